@@ -1,0 +1,71 @@
+"""What every command shares: the console, clean error exits, JSON printing."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sim.errors import SearchsimError
+
+console = Console()
+err_console = Console(stderr=True)
+DEBUG = {"on": False}
+EXIT_BAD_INPUT = 2
+
+
+def fail(lines: list[str], code: int = EXIT_BAD_INPUT) -> None:
+    for line in lines:
+        err_console.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def clean_errors(fn):
+    """Bad input becomes one line per problem and exit status 2; --debug keeps the traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SearchsimError as exc:
+            if DEBUG["on"]:
+                raise
+            fail(exc.lines)
+
+    return wrapper
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
+
+
+def fmt(value, unit: str = "") -> str:
+    """Human formatting that keeps enough digits to compare with a printed figure."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if unit == "fraction":
+        return f"{value:.1%}"
+    if unit == "x":
+        return f"{value:.4g}x"
+    if unit == "$":
+        return f"${value:,.4g}" if abs(value) < 1000 else f"${value:,.0f}"
+    if unit == "bytes":
+        return f"{value / 1e9:,.4g} GB" if value < 1e12 else f"{value / 1e12:,.4g} TB"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.4g}"
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*r)
+    return t

@@ -1,0 +1,68 @@
+"""`searchsim cost`: the article's framework as a calculator for any model and hardware."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.common import clean_errors, console, fmt, print_json, table
+from sim import catalog
+from sim import economics as ec
+from sim.errors import Problem, SearchsimError
+
+
+def _price(hardware: str, price: str | None) -> tuple[float, str]:
+    hw = catalog.accelerator(hardware)
+    if price is None:
+        if not hw.prices:
+            raise SearchsimError(Problem("price", None, f"a $/hour; {hardware} has no price"))
+        price = hw.prices[0].key
+    try:
+        value = float(price)
+    except ValueError:
+        return hw.price(price).usd_per_chip_hour, price
+    return catalog.price_per_chip_hour(hardware, value), "given"
+
+
+def cost_figures(model: str, hardware: str, price: str | None, mfu: float,
+                 training_tokens: float | None) -> dict:
+    if not 0.0 < mfu <= 1.0:
+        raise SearchsimError(Problem("mfu", mfu, "a fraction in (0, 1]"))
+    m, hw = catalog.model(model), catalog.accelerator(hardware)
+    usd_h, price_key = _price(hardware, price)
+    tokens = training_tokens if training_tokens is not None else m.training_tokens
+    if tokens is not None and tokens <= 0:
+        raise SearchsimError(Problem("training_tokens", tokens, "a positive token count"))
+    memory = ec.training_memory_bytes(m.params)
+    out = {
+        "model": model, "hardware": hardware, "price": price_key, "usd_per_chip_hour": usd_h,
+        "mfu": mfu,
+        "processor_seconds_per_1k_tokens": 1000 * ec.processor_seconds(
+            ec.flops_per_token(m.params), hw.peak_flops, mfu),
+        "cost_per_1k_tokens": 1000 * ec.cost_per_token(m.params, hw.peak_flops, mfu, usd_h),
+        "training_tokens": tokens,
+        "training_cost_usd": None if tokens is None else ec.training_cost(
+            m.params, tokens, hw.peak_flops, mfu, usd_h),
+        "training_memory_bytes": memory,
+        "min_processors_for_training_memory": ec.min_processors(memory, hw.hbm_bytes),
+    }
+    return out
+
+
+@clean_errors
+def cost_command(
+    model: str = typer.Option("gpt3_175b", help="Catalog model key."),
+    hardware: str = typer.Option("a100_40gb", help="Catalog accelerator key."),
+    price: str = typer.Option(None, help="Catalog price key of the hardware, or $ per chip-hour."),
+    mfu: float = typer.Option(0.213, help="Model FLOPs utilization in (0, 1]."),
+    training_tokens: float = typer.Option(None, help="Training tokens (default: the catalog's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """$ per 1K tokens (2N FLOPs/token) and training cost (6ND) at a given MFU and price."""
+    f = cost_figures(model, hardware, price, mfu, training_tokens)
+    if as_json:
+        print_json(f)
+        return
+    units = {"cost_per_1k_tokens": "$", "training_cost_usd": "$", "usd_per_chip_hour": "$",
+             "training_memory_bytes": "bytes", "mfu": "fraction"}
+    console.print(table(f"{model} on {hardware}", ["quantity", "value"],
+                        [[k, fmt(v, units.get(k, ""))] for k, v in f.items()]))

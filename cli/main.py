@@ -1,0 +1,23 @@
+"""The `searchsim` console script: one typer app, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.catalog_cmd import catalog_command
+from cli.common import DEBUG
+from cli.cost_cmd import cost_command
+from cli.paper_cmd import paper_command
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Discrete-event simulator of LLM-powered web search serving.")
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    DEBUG["on"] = debug
+
+
+app.command("paper")(paper_command)
+app.command("catalog")(catalog_command)
+app.command("cost")(cost_command)

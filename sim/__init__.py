@@ -1,0 +1,3 @@
+"""searchsim: a discrete-event simulator of LLM-powered web search serving."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""The project's one error type: every refusal of bad input is a SearchsimError.
+
+Each problem names the field (a dotted path), the value seen and what was expected, so the
+CLI can print one line per problem and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    value: object
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: got {self.value!r}, expected {self.expected}"
+
+
+class SearchsimError(Exception):
+    """Bad input refused; carries one or more problems, each printable on one line."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem("input", "", problems)]
+            self.lines = [problems[0].expected]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+            self.lines = [str(problems[0])]
+        else:
+            self.lines = [str(p) for p in problems]
+        self.problems = problems
+        super().__init__("\n".join(self.lines))
+
+
+def unknown_key(field: str, value: str, valid: list[str]) -> SearchsimError:
+    """An unknown catalog or option key, with the valid ones listed."""
+    return SearchsimError(Problem(field, value, "one of: " + ", ".join(sorted(valid))))
