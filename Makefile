@@ -18,7 +18,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/searchsim paper
+	$(BIN)/searchsim compare scenarios/chatgpt_equivalent.toml scenarios/two_stage.toml
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check sim cli tests bench

@@ -6,8 +6,10 @@ import typer
 
 from cli.catalog_cmd import catalog_command
 from cli.common import DEBUG
+from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
+from cli.run_cmd import run_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Discrete-event simulator of LLM-powered web search serving.")
@@ -21,3 +23,5 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on e
 app.command("paper")(paper_command)
 app.command("catalog")(catalog_command)
 app.command("cost")(cost_command)
+app.command("run")(run_command)
+app.command("compare")(compare_command)

@@ -14,8 +14,11 @@ class Problem:
     field: str
     value: object
     expected: str
+    message: str | None = None  # replaces "got ..., expected ..." when the value says nothing
 
     def __str__(self) -> str:
+        if self.message is not None:
+            return f"{self.field}: {self.message}"
         return f"{self.field}: got {self.value!r}, expected {self.expected}"
 
 

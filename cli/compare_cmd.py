@@ -1,0 +1,53 @@
+"""`searchsim compare`: scenarios on common random numbers, side by side, with ratios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.common import clean_errors, console, err_console, table
+from cli.progress import LazyProgress
+from cli.summary_view import ROWS, show, warn_if_unstable
+from sim import config, engine, output
+
+
+def _ratio(a, b) -> str:
+    if isinstance(a, bool) or isinstance(b, bool) or not a or b is None:
+        return "-"
+    return f"{b / a:.3g}x"
+
+
+@clean_errors
+def compare_command(
+    scenarios: list[Path] = typer.Argument(..., help="Two or more scenario TOML files."),
+    overrides: list[str] = typer.Option([], "--set", help="Override for every scenario."),
+    seed: int = typer.Option(None, help="Seed for all (default: the first scenario's)."),
+    out: Path = typer.Option(None, "--out", help="Also write each run under DIR/<name>."),
+    force: bool = typer.Option(False, "--force", help="Replace existing run directories."),
+) -> None:
+    """Run scenarios on the same random streams; rows are metrics, columns scenarios."""
+    loaded = [config.load(p, overrides) for p in scenarios]
+    common = seed if seed is not None else loaded[0].run.seed
+    if any(s.run.seed != common for s in loaded):
+        err_console.print(f"note: every scenario runs with seed {common} (common random "
+                          "numbers)", highlight=False)
+        loaded = [s.model_copy(update={"run": s.run.model_copy(update={"seed": common})})
+                  for s in loaded]
+    names = [s.name for s in loaded]
+    if out is not None:
+        for n in names:
+            output.check_target(out / n, force)
+    results = []
+    for s in loaded:
+        with LazyProgress(f"simulating {s.name}") as progress:
+            results.append(engine.run(s, progress))
+        if out is not None:
+            output.write_run(results[-1], out / s.name, force)
+    sums = [r.summary for r in results]
+    cols = ["metric", *names, *[f"{n} / {names[0]}" for n in names[1:]]]
+    rows = [[label, *[show(k, x[k], unit, x["stable"]) for x in sums],
+             *[_ratio(sums[0][k], x[k]) for x in sums[1:]]] for k, label, unit in ROWS]
+    console.print(table(f"compare (seed {common})", cols, rows))
+    for x in sums:
+        warn_if_unstable(x)

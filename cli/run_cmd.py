@@ -1,0 +1,34 @@
+"""`searchsim run`: simulate one scenario, print its summary, write its run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.common import clean_errors, console, table
+from cli.progress import LazyProgress
+from cli.summary_view import ROWS, show, warn_if_unstable
+from sim import config, engine, output
+
+
+@clean_errors
+def run_command(
+    scenario: Path = typer.Argument(..., help="Scenario TOML file."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<name>)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
+) -> None:
+    """Simulate a scenario and write summary.json and the Parquet tables."""
+    s = config.load(scenario, overrides)
+    target = out if out is not None else Path("runs") / s.name
+    output.check_target(target, force)
+    with LazyProgress(f"simulating {s.name}") as progress:
+        results = engine.run(s, progress)
+    output.write_run(results, target, force)
+    summ = results.summary
+    console.print(table(f"{s.name} ({s.architecture.kind})", ["metric", "value"],
+                        [[label, show(k, summ[k], unit, summ["stable"])]
+                         for k, label, unit in ROWS]))
+    warn_if_unstable(summ)
+    console.print(f"run directory: {target}")

@@ -1,0 +1,64 @@
+"""How a run's summary is shown: the rows a planner reads first, formatted with units."""
+
+from __future__ import annotations
+
+from cli.common import err_console
+
+ROWS = [
+    ("queries", "queries (all arrivals)", ""),
+    ("completed", "completed (measured window)", ""),
+    ("offered_qps", "offered load (queries/s)", ""),
+    ("sustainable_qps", "sustainable load (queries/s)", ""),
+    ("stable", "stable", ""),
+    ("cache_hit_rate", "cache hit rate", "fraction"),
+    ("cache_hit_bound", "infinite-cache hit bound", "fraction"),
+    ("llm_requests", "LLM requests", ""),
+    ("latency_mean_s", "latency mean (s)", "s"),
+    ("latency_p50_s", "latency p50 (s)", "s"),
+    ("latency_p95_s", "latency p95 (s)", "s"),
+    ("latency_p99_s", "latency p99 (s)", "s"),
+    ("slo_attainment", "SLO attainment", "fraction"),
+    ("degraded_fraction", "degraded answers", "fraction"),
+    ("mean_batch_size", "mean batch size", ""),
+    ("accelerators", "accelerators", ""),
+    ("accelerator_utilization", "accelerator utilization", "fraction"),
+    ("mfu", "MFU (over provisioned time)", "fraction"),
+    ("mfu_while_busy", "MFU while busy", "fraction"),
+    ("cost_per_query_provisioned", "cost/query, provisioned", "$"),
+    ("cost_per_query_busy", "cost/query, busy", "$"),
+    ("revenue_per_query", "revenue/query", "$"),
+    ("revenue_share", "cost / revenue, provisioned", "fraction"),
+    ("revenue_share_busy", "cost / revenue, busy", "fraction"),
+    ("tokens_in", "tokens in", ""),
+    ("tokens_out", "tokens out", ""),
+]
+PERCENTILES = {"latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_mean_s"}
+
+
+def show(key: str, value, unit: str, stable: bool) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO (overloaded)"
+    if unit == "fraction":
+        text = f"{value:.1%}"
+    elif unit == "$":
+        text = f"${value:.4g}"
+    elif unit == "s":
+        text = f"{value:.3g}"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = f"{value:.4g}"
+    return f"{text} (unstable)" if key in PERCENTILES and not stable else text
+
+
+def warn_if_unstable(summary: dict) -> None:
+    if not summary["stable"]:
+        sus = summary["sustainable_qps"]
+        sus_text = f"{sus:.3g}" if sus is not None else "unknown"
+        err_console.print(
+            f"warning: {summary['scenario']} is overloaded: offered "
+            f"{summary['offered_qps']:.3g} queries/s, sustainable about {sus_text}; queues grow "
+            "through the run and its latency percentiles are not meaningful.",
+            style="bold yellow", highlight=False)

@@ -1,0 +1,68 @@
+"""Result cache policies. A lookup says hit or miss; a finished answer is inserted."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+
+class NoCache:
+    def lookup(self, key: int, now: float) -> bool:
+        return False
+
+    def insert(self, key: int, now: float) -> None:
+        pass
+
+
+class LRU:
+    """Least-recently-used eviction at a fixed capacity, entries expiring after `ttl` seconds."""
+
+    def __init__(self, capacity: int, ttl: float | None = None):
+        self.capacity, self.ttl = capacity, ttl
+        self._entries: OrderedDict[int, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: int, now: float) -> bool:
+        inserted = self._entries.get(key)
+        if inserted is None:
+            return False
+        if self.ttl is not None and now - inserted > self.ttl:
+            del self._entries[key]
+            return False
+        self._entries.move_to_end(key)
+        return True
+
+    def insert(self, key: int, now: float) -> None:
+        if self.capacity <= 0:
+            return
+        self._entries[key] = now
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+class Bernoulli:
+    """Each lookup hits with a fixed probability: the article's assumed hit rate."""
+
+    def __init__(self, hit_rate: float, rng: np.random.Generator):
+        self.hit_rate, self.rng = hit_rate, rng
+        self._u: list[float] = []
+
+    def lookup(self, key: int, now: float) -> bool:
+        if not self._u:
+            self._u = self.rng.random(4096).tolist()[::-1]
+        return self._u.pop() < self.hit_rate
+
+    def insert(self, key: int, now: float) -> None:
+        pass
+
+
+def build(cfg, rng: np.random.Generator):
+    if cfg.policy == "lru":
+        return LRU(cfg.capacity, cfg.ttl_s)
+    if cfg.policy == "bernoulli":
+        return Bernoulli(cfg.hit_rate, rng)
+    return NoCache()

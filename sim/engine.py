@@ -1,0 +1,82 @@
+"""run(scenario) -> Results: build the SimPy environment, run it, collect the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import simpy
+
+from sim import cache as cache_mod
+from sim import catalog, metrics, perf, workload
+from sim.config import Scenario
+from sim.distributions import Buffered
+from sim.pipeline import Pipeline, architecture
+from sim.records import Recorder
+from sim.rng import streams
+from sim.stages.pool import LLMPool
+from sim.stages.retrieval import RetrievalPool
+
+TICKS = 200  # progress granularity and drain-check resolution
+
+
+@dataclass
+class Results:
+    scenario: Scenario
+    summary: dict
+    queries: pa.Table
+    requests: pa.Table
+    timeseries: pa.Table
+
+
+def kv_capacity_tokens(s: Scenario, model, hardware) -> int:
+    """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
+    free = hardware.hbm_bytes * s.llm.tp - model.weight_bytes(s.llm.bytes_per_param)
+    return max(0, int(free * s.llm.kv_memory_fraction // model.kv_bytes_per_token()))
+
+
+def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
+               progress: Callable[[float], None] | None) -> None:
+    """Arrivals until `duration`, then drain until everything is done or `drain_s` runs out."""
+    end = s.run.duration_s + s.run.drain_s
+    for i in range(1, TICKS + 1):
+        target = end * i / TICKS
+        if target > s.run.duration_s and pipe.drained:
+            break
+        env.run(until=target)
+        if progress is not None:
+            progress(min(1.0, env.now / end))
+
+
+def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results:
+    env = simpy.Environment()
+    rngs = streams(s.run.seed)
+    model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
+    rec = Recorder()
+    kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
+    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv)
+    retrieval = RetrievalPool(env, s.retrieval.servers,
+                              Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]))
+    pipe = Pipeline(env, architecture(s.architecture), cache_mod.build(s.cache, rngs["cache"]),
+                    s, pool, retrieval, rec.query)
+    keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
+                              s.workload.one_off_share, rngs["query_ids"])
+    dists = {"query": s.workload.query_tokens.build(),
+             "response": s.workload.response_tokens.build(),
+             "passage": s.retrieval.passage_tokens.build()}
+    arrivals = workload.arrivals(s.workload, rngs, s.run.duration_s)
+    env.process(pipe.source(arrivals, keys, dists, rngs))
+    _run_clock(env, pipe, s, progress)
+    rec.in_flight(pipe.pending.values())
+    requests = rec.request_table()
+    queries = metrics.per_query_from_requests(rec.query_table(), requests)
+    queries = metrics.slo_column(queries, s.limits.slo_s)
+    queries = queries.append_column(
+        "cost_busy", pa.array(queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / 3600))
+    summary = metrics.summarize(s, model, hardware, queries, requests, pool, retrieval, env.now)
+    levels = {"llm": (pool.levels.busy_chips, pool.levels.waiting, pool.levels.running),
+              "retrieval": (retrieval.busy, retrieval.queue, retrieval.busy)}
+    capacity = {"llm": pool.chips, "retrieval": s.retrieval.servers}
+    ts = metrics.timeseries(levels, capacity, env.now, s.run.interval_s)
+    return Results(s, summary, queries, requests, ts)

@@ -1,0 +1,176 @@
+"""Records -> Arrow tables and the run's summary (latency, utilization, cost, revenue share).
+
+Statistics cover queries that arrived in the measurement window [warm-up, duration); the
+time series covers the whole run. Two costs are reported: provisioned (the fleet's price over
+the window, idle included, per completed query) and busy (accelerator-seconds actually used).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sim.perf import useful_flops
+from sim.records import group_sum
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
+    """Add each query's request aggregates: accelerator-seconds, tokens, waits, responses."""
+    n = queries.num_rows
+    qid = requests["query_id"].to_numpy()
+    started = requests["started"].to_numpy()
+    submitted = requests["submitted"].to_numpy()
+    finished = requests["finished"].to_numpy()
+    served = ~requests["cancelled"].to_numpy()
+    accel = group_sum(qid, requests["accelerator_s"].to_numpy(), n)
+    wait = np.full(n, np.nan)
+    np.fmax.at(wait, qid, started - submitted)
+    first, last = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(first, qid[served], finished[served])
+    np.maximum.at(last, qid[served], finished[served])
+    arrival = queries["arrival"].to_numpy()
+    cols = {
+        "requests": np.bincount(qid, minlength=n)[:n],
+        "llm_wait_s": wait,
+        "first_response_s": np.where(np.isfinite(first), first - arrival, np.nan),
+        "last_response_s": np.where(np.isfinite(last), last - arrival, np.nan),
+        "tokens_in": group_sum(qid, requests["prefilled_tokens"].to_numpy(), n).astype(np.int64),
+        "tokens_out": group_sum(qid, requests["generated_tokens"].to_numpy(), n).astype(
+            np.int64),
+        "accelerator_s": accel,
+        "latency_s": queries["done"].to_numpy() - arrival,
+    }
+    for name, values in cols.items():
+        queries = queries.append_column(name, pa.array(values))
+    return queries
+
+
+def _percentile(x: np.ndarray, q: float):
+    return float(np.percentile(x, q)) if len(x) else None
+
+
+def _mean(x: np.ndarray):
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else None
+
+
+def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.Table:
+    edges = np.append(np.arange(0.0, end, interval), end)
+    if len(edges) < 2 or edges[-2] == edges[-1]:
+        edges = edges[:-1] if len(edges) > 2 else np.array([0.0, max(end, 1e-9)])
+    cols = {"interval_start": [], "interval_end": [], "pool": [], "utilization": [],
+            "queue_mean": [], "running_mean": []}
+    for pool, (busy, queue, running) in levels.items():
+        k = len(edges) - 1
+        cols["interval_start"] += edges[:-1].tolist()
+        cols["interval_end"] += edges[1:].tolist()
+        cols["pool"] += [pool] * k
+        cols["utilization"] += (busy.bin_means(edges) / capacity[pool]).tolist()
+        cols["queue_mean"] += queue.bin_means(edges).tolist()
+        cols["running_mean"] += running.bin_means(edges).tolist()
+    return pa.table(cols)
+
+
+def _stability(s, offered, sustainable, waiting) -> bool:
+    """Unstable: offered load at or above what the fleet sustains, or queues growing."""
+    if sustainable is not None and offered >= 0.98 * sustainable:
+        return False
+    w0, w1 = s.run.warmup_s, s.run.duration_s
+    quarter = (w1 - w0) / 4
+    first = waiting.integral(w0, w0 + quarter) / quarter
+    last = waiting.integral(w1 - quarter, w1) / quarter
+    return not last > 3 * first + s.llm.max_batch * s.llm.replicas
+
+
+def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, retrieval,
+              end: float) -> dict:
+    w0, w1 = s.run.warmup_s, s.run.duration_s
+    window = w1 - w0
+    arrival = queries["arrival"].to_numpy()
+    measured = (arrival >= w0) & (arrival < w1)
+    done = queries["done"].to_numpy()
+    completed = measured & ~np.isnan(done)
+    n_meas, n_done = int(measured.sum()), int(completed.sum())
+    latency = (done - arrival)[completed]
+    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
+    accel = queries["accelerator_s"].to_numpy()
+    chips = s.llm.tp * s.llm.replicas
+    usd_chip_h = s.usd_per_chip_hour
+    retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour if \
+        s.architecture.kind == "two_stage" else 0.0
+    fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
+    utilization = pool.levels.busy_chips.integral(w0, w1) / (chips * window)
+    req_tokens = requests["prefilled_tokens"].to_numpy() + requests["generated_tokens"].to_numpy()
+    busy_total = float(requests["accelerator_s"].to_numpy().sum())
+    mfu_busy = float(useful_flops(model, req_tokens.sum()) / (busy_total * hardware.peak_flops)
+                     ) if busy_total > 0 else None
+    accel_meas = float(accel[measured].sum())
+    per_query_accel = accel_meas / n_done if n_done else 0.0
+    sustainable = chips / per_query_accel if per_query_accel > 0 else None
+    offered = n_meas / window
+    stable = _stability(s, offered, sustainable, pool.levels.waiting)
+    cost_prov = fleet_usd_h * window / SECONDS_PER_HOUR / n_done if n_done else None
+    cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
+    running_int = pool.levels.running.integral(w0, w1)
+    busy_replica_s = pool.levels.busy_chips.integral(w0, w1) / s.llm.tp
+    req_q = requests["query_id"].to_numpy()
+    keys = queries["key"].to_numpy()
+    revenue = s.economics.revenue_per_query
+    return {
+        "scenario": s.name,
+        "architecture": s.architecture.kind,
+        "seed": s.run.seed,
+        "model": s.llm.model,
+        "hardware": s.llm.hardware,
+        "step_model": s.llm.step_model,
+        "batching": s.llm.batching,
+        "accelerators": chips,
+        "duration_s": w1,
+        "warmup_s": w0,
+        "simulated_s": end,
+        "queries": int(len(arrival)),
+        "measured_queries": n_meas,
+        "completed": n_done,
+        "in_flight": int(np.isnan(done).sum()),
+        "offered_qps": offered,
+        "sustainable_qps": sustainable,
+        "stable": bool(stable),
+        "cache_hit_rate": float(queries["cache_hit"].to_numpy()[measured].mean())
+        if n_meas else None,
+        "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys)) if len(keys) else None,
+        "latency_mean_s": _mean(latency),
+        "latency_p50_s": _percentile(latency, 50),
+        "latency_p95_s": _percentile(latency, 95),
+        "latency_p99_s": _percentile(latency, 99),
+        "latency_percentiles_valid": bool(stable),
+        "slo_s": s.limits.slo_s,
+        "slo_attainment": float((latency <= s.limits.slo_s).sum() / n_meas) if n_meas else None,
+        "degraded_fraction": float((outcome[measured] == "degraded").mean()) if n_meas else None,
+        "partial_fraction": float((outcome[measured] == "partial").mean()) if n_meas else None,
+        "llm_requests": int(measured[req_q].sum()),
+        "llm_wait_mean_s": _mean(queries["llm_wait_s"].to_numpy()[measured]),
+        "retrieval_wait_mean_s": _mean(queries["retrieval_wait_s"].to_numpy()[measured]),
+        "mean_batch_size": running_int / busy_replica_s if busy_replica_s > 0 else None,
+        "accelerator_utilization": utilization,
+        "mfu_while_busy": mfu_busy,
+        "mfu": utilization * mfu_busy if mfu_busy is not None else None,
+        "accelerator_seconds": accel_meas,
+        "usd_per_chip_hour": usd_chip_h,
+        "fleet_usd_per_hour": fleet_usd_h,
+        "cost_per_query_provisioned": cost_prov,
+        "cost_per_query_busy": cost_busy,
+        "revenue_per_query": revenue,
+        "revenue_share": cost_prov / revenue if cost_prov is not None else None,
+        "revenue_share_busy": cost_busy / revenue if cost_busy is not None else None,
+        "tokens_in": int(queries["tokens_in"].to_numpy()[measured].sum()),
+        "tokens_out": int(queries["tokens_out"].to_numpy()[measured].sum()),
+        "retrieval_utilization": retrieval.busy.integral(w0, w1) / (s.retrieval.servers * window),
+    }
+
+
+def slo_column(queries: pa.Table, slo_s: float) -> pa.Table:
+    met = pc.less_equal(queries["latency_s"], slo_s)
+    return queries.append_column("slo_met", pc.fill_null(met, False))

@@ -1,0 +1,127 @@
+"""The two architectures as compositions of stages, and the query source.
+
+One SimPy process per query (cache -> [retrieval] -> LLM fan-out -> selection); LLM requests
+are not processes, they are events the replicas' scheduler loops complete.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.limits import wait_for_responses
+
+
+class Query:
+    __slots__ = ("qid", "arrival", "key", "query_tokens", "outputs", "passages", "hit",
+                 "retrieval_wait", "retrieval_service", "llm_submitted", "done", "responses",
+                 "outcome")
+
+    def __init__(self, qid, arrival, key, query_tokens, outputs, passages):
+        self.qid, self.arrival, self.key = qid, arrival, key
+        self.query_tokens, self.outputs, self.passages = query_tokens, outputs, passages
+        self.hit = False
+        self.retrieval_wait = self.retrieval_service = math.nan
+        self.llm_submitted = self.done = math.nan
+        self.responses = 0
+        self.outcome = "none"
+
+
+@dataclass(frozen=True)
+class ChatGPTEquivalent:
+    """n samples of a response to the prompt alone; the best is kept when all n finish."""
+
+    samples: int
+    retrieves = False
+
+    @property
+    def fanout(self) -> int:
+        return self.samples
+
+    def prompts(self, q: Query) -> list[int]:
+        return [q.query_tokens] * self.samples
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    """Retrieve top K, summarize each (query + passage as the prompt), keep the best."""
+
+    k: int
+    retrieves = True
+
+    @property
+    def fanout(self) -> int:
+        return self.k
+
+    def prompts(self, q: Query) -> list[int]:
+        return [q.query_tokens + p for p in q.passages]
+
+
+def architecture(cfg):
+    if cfg.kind == "chatgpt_equivalent":
+        return ChatGPTEquivalent(cfg.samples)
+    return TwoStage(cfg.k)
+
+
+def _tokens(dist, rng, n: int) -> np.ndarray:
+    return np.maximum(1, np.rint(dist.sample(rng, n))).astype(np.int64)
+
+
+class Pipeline:
+    """Holds the stages and runs queries through them; calls `on_query` when each ends."""
+
+    def __init__(self, env, arch, cache, cfg, pool, retrieval, on_query):
+        self.env, self.arch, self.cache, self.cfg = env, arch, cache, cfg
+        self.pool, self.retrieval, self.on_query = pool, retrieval, on_query
+        self.pending: dict[int, Query] = {}
+        self.arrived = 0
+        self.source_done = False
+
+    def source(self, arrivals, keys, dists, rngs):
+        """Draw each chunk of queries in bulk (common random numbers across architectures)."""
+        env, fan = self.env, self.arch.fanout
+        for times in arrivals:
+            n = len(times)
+            key = keys.sample(n)
+            qtok = _tokens(dists["query"], rngs["query_tokens"], n)
+            out = _tokens(dists["response"], rngs["response_tokens"], n * fan).reshape(n, fan)
+            psg = (_tokens(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
+                   if self.arch.retrieves else None)
+            for i in range(n):
+                yield env.timeout(times[i] - env.now)
+                q = Query(self.arrived, float(times[i]), int(key[i]), int(qtok[i]),
+                          out[i].tolist(), None if psg is None else psg[i].tolist())
+                self.arrived += 1
+                self.pending[q.qid] = q
+                env.process(self.serve(q))
+        self.source_done = True
+
+    def serve(self, q: Query):
+        env = self.env
+        if self.cache.lookup(q.key, env.now):
+            q.hit = True
+            yield env.timeout(self.cfg.cache.hit_latency_s)
+            return self._end(q)
+        if self.arch.retrieves:
+            q.retrieval_wait, q.retrieval_service = yield from self.retrieval.serve()
+        q.llm_submitted = env.now
+        reqs = [self.pool.submit(q.qid, p, o)
+                for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
+        q.outcome, done = yield from wait_for_responses(env, self.pool, reqs, q.arrival,
+                                                        self.cfg.limits)
+        q.responses = len(done)
+        if q.outcome != "degraded":
+            self.cache.insert(q.key, env.now)
+        self._end(q)
+
+    def _end(self, q: Query) -> None:
+        q.done = self.env.now
+        del self.pending[q.qid]
+        self.on_query(q)
+
+    @property
+    def drained(self) -> bool:
+        return self.source_done and not self.pending and all(
+            r.outstanding == 0 for r in self.pool.replicas)

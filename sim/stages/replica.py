@@ -1,0 +1,77 @@
+"""What every LLM replica shares: a waiting queue, a wake-up event and the pool's monitors.
+
+A replica is one long-lived SimPy process (its scheduler loop), not a process per request.
+Schedulers subclass `Replica` and implement `loop`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+
+from sim.monitor import Level
+from sim.perf import StepModel
+from sim.stages.request import Request
+
+
+class PoolLevels:
+    """Pool-wide levels: accelerators busy, requests waiting, requests running."""
+
+    def __init__(self):
+        self.busy_chips = Level()
+        self.waiting = Level()
+        self.running = Level()
+
+
+class Replica:
+    def __init__(self, env: simpy.Environment, index: int, step: StepModel, chips: int,
+                 max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None]):
+        self.env, self.index, self.step, self.chips = env, index, step, chips
+        self.max_batch = max_batch
+        self.levels = levels
+        self.on_finish = on_finish
+        self.queue: deque[Request] = deque()
+        self.running: list[Request] = []
+        self._wake: simpy.Event | None = None
+        self.process = env.process(self.loop())
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.queue) + len(self.running)
+
+    def submit(self, req: Request) -> None:
+        req.replica = self.index
+        self.queue.append(req)
+        self.levels.waiting.add(self.env.now, 1)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def sleep(self) -> simpy.Event:
+        self._wake = self.env.event()
+        return self._wake
+
+    def take_waiting(self, n: int) -> list[Request]:
+        """Up to n requests from the head of the queue; cancelled ones are dropped unserved."""
+        taken = []
+        while self.queue and len(taken) < n:
+            req = self.queue.popleft()
+            self.levels.waiting.add(self.env.now, -1)
+            if req.cancelled:
+                self.finish(req)  # recorded as cancelled, never served
+                continue
+            taken.append(req)
+        return taken
+
+    def finish(self, req: Request) -> None:
+        req.finished = self.env.now
+        self.on_finish(req)
+        if not req.done.triggered:
+            req.done.succeed()
+
+    def loop(self):
+        raise NotImplementedError

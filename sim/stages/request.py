@@ -1,0 +1,35 @@
+"""One LLM request: a prompt to prefill and an output to generate, with its timestamps."""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+
+
+class Request:
+    __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
+                 "finished", "replica", "accel_s", "done", "generated", "prefilled",
+                 "cancelled", "preemptions")
+
+    def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int):
+        self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
+        self.submitted = env.now
+        self.started = math.nan
+        self.first_token = math.nan
+        self.finished = math.nan
+        self.replica = -1
+        self.accel_s = 0.0
+        self.done = env.event()
+        self.generated = 0  # output tokens produced so far
+        self.prefilled = 0  # prompt tokens whose KV is in memory
+        self.cancelled = False
+        self.preemptions = 0
+
+    @property
+    def context(self) -> int:
+        return self.prefilled + self.generated
+
+    @property
+    def tokens_processed(self) -> int:
+        return self.prefilled + self.generated

@@ -1,0 +1,28 @@
+"""Routers: which replica takes the next request. A dict of small classes, nothing more."""
+
+from __future__ import annotations
+
+
+class RoundRobin:
+    def __init__(self):
+        self._next = 0
+
+    def pick(self, replicas) -> int:
+        i = self._next
+        self._next = (i + 1) % len(replicas)
+        return i
+
+
+class LeastOutstanding:
+    """Fewest requests queued or running; ties go to the lowest index (deterministic)."""
+
+    def pick(self, replicas) -> int:
+        best, best_load = 0, replicas[0].outstanding
+        for i in range(1, len(replicas)):
+            load = replicas[i].outstanding
+            if load < best_load:
+                best, best_load = i, load
+        return best
+
+
+ROUTERS = {"round_robin": RoundRobin, "least_outstanding": LeastOutstanding}
