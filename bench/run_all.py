@@ -1,0 +1,14 @@
+"""Run every benchmark, each in its own process so peak memory is its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [["bench_core.py", "static"]]
+
+for args in RUNS:
+    if (HERE / args[0]).exists():
+        subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], check=True, cwd=HERE)

@@ -1,0 +1,39 @@
+"""Shared helpers: small scenarios, replications and confidence intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim import config, engine
+
+T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 10: 2.262}
+
+
+def scenario(**sections) -> config.Scenario:
+    return config.from_dict(sections)
+
+
+def confidence_interval(values) -> tuple[float, float, float]:
+    """(mean, low, high): a 95% Student-t interval over independent replications."""
+    x = np.asarray(values, dtype=float)
+    half = T_975[len(x)] * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def replicate(sections: dict, seeds, measure) -> list[float]:
+    out = []
+    for seed in seeds:
+        raw = {k: dict(v) for k, v in sections.items()}
+        raw.setdefault("run", {})["seed"] = seed
+        res = engine.run(config.from_dict(raw))
+        out.append(measure(res))
+    return out
+
+
+def measured(res):
+    """Rows of queries that arrived in the measurement window."""
+    s = res.scenario.run
+    q = res.queries.to_pandas()
+    return q[(q.arrival >= s.warmup_s) & (q.arrival < s.duration_s)]

@@ -1,0 +1,60 @@
+"""`searchsim run` and `searchsim compare` through typer's CliRunner."""
+
+import json
+
+from cli.main import app
+from tests.conftest import SCENARIOS
+
+SHORT = ["--set", "run.duration_s=600", "--set", "run.warmup_s=60"]
+
+
+def test_run_writes_a_complete_run_directory(runner, tmp_path):
+    out = tmp_path / "run1"
+    res = runner.invoke(app, ["run", str(SCENARIOS / "chatgpt_equivalent.toml"), "--out",
+                              str(out), *SHORT, "--set", "cache.hit_rate=0.5"])
+    assert res.exit_code == 0, res.output
+    assert "cost/query, provisioned" in res.stdout
+    for name in ("summary.json", "queries.parquet", "requests.parquet", "timeseries.parquet",
+                 "scenario.toml"):
+        assert (out / name).is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("queries", "completed", "offered_qps", "cache_hit_rate", "latency_p50_s",
+                "latency_p95_s", "latency_p99_s", "slo_attainment", "degraded_fraction",
+                "llm_requests", "accelerator_utilization", "mfu", "cost_per_query_provisioned",
+                "cost_per_query_busy", "revenue_per_query", "revenue_share", "tokens_in",
+                "tokens_out", "stable"):
+        assert key in summary
+    assert 0.45 < summary["cache_hit_rate"] < 0.55  # the --set took effect
+    assert "hit_rate = 0.5" in (out / "scenario.toml").read_text()
+    # the resolved scenario reruns to the same summary
+    again = tmp_path / "run2"
+    res = runner.invoke(app, ["run", str(out / "scenario.toml"), "--out", str(again)])
+    assert res.exit_code == 0, res.output
+    assert (again / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
+
+
+def test_run_refuses_to_overwrite_without_force(runner, tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    res = runner.invoke(app, ["run", str(SCENARIOS / "two_stage.toml"), "--out", str(out),
+                              *SHORT])
+    assert res.exit_code == 2
+    assert "--out: got" in res.stderr and "--force" in res.stderr
+    res = runner.invoke(app, ["run", str(SCENARIOS / "chatgpt_equivalent.toml"), "--out",
+                              str(out), *SHORT, "--force"])
+    assert res.exit_code == 0 and (out / "summary.json").is_file()
+
+
+def test_compare_side_by_side(runner):
+    res = runner.invoke(app, ["compare", str(SCENARIOS / "chatgpt_equivalent.toml"),
+                              str(SCENARIOS / "two_stage.toml"), *SHORT])
+    assert res.exit_code == 0, res.output
+    assert "two_stage / chatgpt_equivalent" in res.stdout
+    assert "cost/query, busy" in res.stdout
+
+
+def test_run_bad_override(runner):
+    res = runner.invoke(app, ["run", str(SCENARIOS / "two_stage.toml"), "--set",
+                              "llm.replicas=0"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: llm.replicas: got 0, expected a number >= 1"
