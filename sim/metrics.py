@@ -74,9 +74,12 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def _stability(s, offered, sustainable, waiting) -> bool:
-    """Unstable: offered load at or above what the fleet sustains, or queues growing."""
+def _stability(s, offered, sustainable, waiting, unfinished: float) -> bool:
+    """Unstable: offered load at or above what the fleet sustains, queries of the window left
+    unfinished after the drain, or queues growing through the window."""
     if sustainable is not None and offered >= 0.98 * sustainable:
+        return False
+    if unfinished > 0.01:
         return False
     w0, w1 = s.run.warmup_s, s.run.duration_s
     quarter = (w1 - w0) / 4
@@ -111,7 +114,8 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
     per_query_accel = accel_meas / n_done if n_done else 0.0
     sustainable = chips / per_query_accel if per_query_accel > 0 else None
     offered = n_meas / window
-    stable = _stability(s, offered, sustainable, pool.levels.waiting)
+    unfinished = 1 - n_done / n_meas if n_meas else 0.0
+    stable = _stability(s, offered, sustainable, pool.levels.waiting, unfinished)
     cost_prov = fleet_usd_h * window / SECONDS_PER_HOUR / n_done if n_done else None
     cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
     running_int = pool.levels.running.integral(w0, w1)
@@ -168,6 +172,32 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
         "tokens_in": int(queries["tokens_in"].to_numpy()[measured].sum()),
         "tokens_out": int(queries["tokens_out"].to_numpy()[measured].sum()),
         "retrieval_utilization": retrieval.busy.integral(w0, w1) / (s.retrieval.servers * window),
+        **_serving(requests, pool),
+    }
+
+
+def _serving(requests: pa.Table, pool) -> dict:
+    """Per-request serving figures: time to first token, time per output token, memory."""
+    served = ~requests["cancelled"].to_numpy()
+    first = requests["first_token"].to_numpy()[served]
+    sub = requests["submitted"].to_numpy()[served]
+    fin = requests["finished"].to_numpy()[served]
+    out = requests["generated_tokens"].to_numpy()[served]
+    ttft = first - sub
+    multi = out > 1
+    tpot = (fin - first)[multi] / (out[multi] - 1)
+    caps = [r.capacity for r in pool.replicas if r.capacity]
+    return {
+        "ttft_p50_s": _percentile(ttft, 50),
+        "ttft_p99_s": _percentile(ttft, 99),
+        "tpot_mean_s": _mean(tpot),
+        "max_batch_seen": max(r.batch_peak for r in pool.replicas),
+        "kv_capacity_tokens": min(caps) if caps else None,
+        "kv_peak_fraction": max(r.kv_peak / r.capacity for r in pool.replicas)
+        if caps else None,
+        "preemptions": pool.levels.preemptions,
+        "refusals": pool.levels.refusals,
+        "cancelled_requests": int((~served).sum()),
     }
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 REQUEST_COLUMNS = ("request_id", "query_id", "replica", "submitted", "started", "first_token",
                    "finished", "prompt_tokens", "output_tokens", "prefilled_tokens",
-                   "generated_tokens", "accelerator_s", "cancelled", "preemptions")
+                   "generated_tokens", "accelerator_s", "cancelled", "refused", "preemptions")
 QUERY_COLUMNS = ("query_id", "arrival", "key", "cache_hit", "retrieval_wait_s",
                  "retrieval_service_s", "llm_submitted", "done", "responses",
                  "deadline_outcome")
@@ -24,7 +24,7 @@ class Recorder:
     def request(self, r) -> None:
         row = (r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token, r.finished,
                r.prompt, r.output, r.prefilled, r.generated, r.accel_s, r.cancelled,
-               r.preemptions)
+               r.refused, r.preemptions)
         for col, v in zip(self.requests.values(), row, strict=True):
             col.append(v)
 
@@ -51,7 +51,7 @@ class Recorder:
 
 
 def _type(col: str):
-    if col in ("cache_hit", "cancelled"):
+    if col in ("cache_hit", "cancelled", "refused"):
         return pa.bool_()
     if col == "deadline_outcome":
         return pa.string()

@@ -23,6 +23,9 @@ class PoolLevels:
         self.busy_chips = Level()
         self.waiting = Level()
         self.running = Level()
+        self.kv_tokens = Level()  # KV-cache tokens held, summed over replicas
+        self.preemptions = 0
+        self.refusals = 0
 
 
 class Replica:
@@ -34,6 +37,9 @@ class Replica:
         self.on_finish = on_finish
         self.queue: deque[Request] = deque()
         self.running: list[Request] = []
+        self.batch_peak = 0  # the largest batch this replica ran
+        self.capacity: int | None = None  # KV-cache tokens, where the scheduler counts them
+        self.kv_peak = 0
         self._wake: simpy.Event | None = None
         self.process = env.process(self.loop())
 

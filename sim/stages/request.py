@@ -10,7 +10,7 @@ import simpy
 class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "done", "generated", "prefilled",
-                 "cancelled", "preemptions")
+                 "cancelled", "preemptions", "kv", "refused")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
@@ -22,14 +22,14 @@ class Request:
         self.accel_s = 0.0
         self.done = env.event()
         self.generated = 0  # output tokens produced so far
-        self.prefilled = 0  # prompt tokens whose KV is in memory
+        self.prefilled = 0  # prefill tokens processed, recomputation after preemption included
+        self.kv = 0  # tokens whose keys and values are in the replica's memory now
         self.cancelled = False
+        self.refused = False  # could never fit in the replica's KV memory
         self.preemptions = 0
 
     @property
-    def context(self) -> int:
-        return self.prefilled + self.generated
-
-    @property
-    def tokens_processed(self) -> int:
-        return self.prefilled + self.generated
+    def pending_prefill(self) -> int:
+        """Tokens to prefill before decoding: the prompt, plus what was generated before a
+        preemption discarded the KV cache (recomputed, as vLLM does)."""
+        return self.prompt + self.generated - self.kv

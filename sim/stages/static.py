@@ -51,6 +51,7 @@ class StaticReplica(Replica):
         work = prompts + outputs
         shares = duration * self.chips * work / work.sum()
         self.running = batch
+        self.batch_peak = max(self.batch_peak, len(batch))
         self.levels.running.add(start, len(batch))
         self.levels.busy_chips.add(start, self.chips)
         for r, share in zip(batch, shares, strict=True):
