@@ -198,6 +198,8 @@ def _serving(requests: pa.Table, pool) -> dict:
         "preemptions": pool.levels.preemptions,
         "refusals": pool.levels.refusals,
         "cancelled_requests": int((~served).sum()),
+        "llm_requests_submitted": pool.submitted,
+        "llm_requests_unfinished": sum(r.outstanding for r in pool.replicas),
     }
 
 

@@ -76,8 +76,9 @@ def test_memory_and_batch_bounds_hold(batch, replicas, rate, chunk, seed, prompt
     assert summ["kv_peak_fraction"] <= 1.0
     assert summ["max_batch_seen"] <= batch
     assert r.request_id.is_unique  # none served twice
-    assert summ["in_flight"] == 0  # the drain finishes everything at these loads
-    assert len(r) == 4 * summ["queries"]  # none lost: every sample of every query has a row
+    # none lost: every sample of every query is a finished row or still queued or running
+    assert summ["llm_requests_submitted"] == 4 * summ["queries"]
+    assert len(r) + summ["llm_requests_unfinished"] == summ["llm_requests_submitted"]
     served = r[~r.cancelled]
     assert (served.generated_tokens == served.output_tokens).all()
     assert (served.prefilled_tokens >= served.prompt_tokens).all()

@@ -36,6 +36,10 @@ class LLMPool:
         self.replicas[self.router.pick(self.replicas)].submit(req)
         return req
 
+    @property
+    def submitted(self) -> int:
+        return self._next_rid
+
     def cancel(self, req: Request) -> None:
         """Stop work on a request: dropped if waiting; a continuous replica frees its slot."""
         if req.done.triggered:
