@@ -10,6 +10,7 @@ from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
 from cli.run_cmd import run_command
+from cli.step_cmd import step_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Discrete-event simulator of LLM-powered web search serving.")
@@ -25,3 +26,4 @@ app.command("catalog")(catalog_command)
 app.command("cost")(cost_command)
 app.command("run")(run_command)
 app.command("compare")(compare_command)
+app.command("step")(step_command)

@@ -19,14 +19,18 @@ def _remaining(env, arrival: float, deadline: float | None) -> float:
 
 def wait_for_responses(env, pool, reqs, arrival: float, cfg):
     """A SimPy sub-process; returns (outcome, finished requests)."""
-    everything = env.all_of([r.done for r in reqs])
+    def everything():
+        # a fresh condition each time: SimPy detaches a nested condition's checks once the
+        # outer one fires, so a condition is never waited on twice
+        return env.all_of([r.done for r in reqs])
+
     left = _remaining(env, arrival, cfg.deadline_s)
     if cfg.policy == "none" or cfg.deadline_s is None:
-        yield everything
+        yield everything()
         return ("none" if cfg.deadline_s is None else _late_or_met(env, arrival, cfg)), reqs
     if left > 0:
-        yield everything | env.timeout(left)
-    if everything.triggered:
+        yield everything() | env.timeout(left)
+    if all(r.done.triggered for r in reqs):
         return "met", reqs
     done = [r for r in reqs if r.done.triggered]
     if cfg.policy == "partial":
@@ -35,7 +39,7 @@ def wait_for_responses(env, pool, reqs, arrival: float, cfg):
                 pool.cancel(r)
         return ("partial" if done else "degraded"), done
     if any(not math.isnan(r.started) for r in reqs):  # degrade: the LLM stage did start
-        yield everything
+        yield everything()
         return "late", reqs
     for r in reqs:
         pool.cancel(r)

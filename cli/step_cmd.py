@@ -1,0 +1,55 @@
+"""`searchsim step`: prefill and decode times of one iteration under a step-time model."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.common import clean_errors, console, print_json, table
+from sim import catalog
+from sim.errors import Problem, SearchsimError
+from sim.stepinfo import step_figures
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SearchsimError(Problem("--batch", text, "positive integers, comma-separated"))
+    return values
+
+
+@clean_errors
+def step_command(
+    model: str = typer.Option("gpt_13b", help="Catalog model key."),
+    hardware: str = typer.Option("a100_40gb", help="Catalog accelerator key."),
+    tp: int = typer.Option(1, help="Accelerators per replica (tensor parallel)."),
+    batch: str = typer.Option("1", help="Batch size, or several: 1,8,64."),
+    context: int = typer.Option(512, help="Prompt length / context length in tokens."),
+    step_model: str = typer.Option("roofline", help="roofline or article."),
+    mfu: float = typer.Option(0.213, help="MFU of the article model."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Prefill time, decode step time, tokens per second and the bound, per batch size."""
+    catalog.model(model), catalog.accelerator(hardware)
+    for name, value, ok, expected in (
+            ("--tp", tp, tp >= 1, "an integer >= 1"),
+            ("--context", context, context >= 1, "an integer >= 1"),
+            ("--step-model", step_model, step_model in ("roofline", "article"),
+             "roofline or article"),
+            ("--mfu", mfu, 0 < mfu <= 1, "a fraction in (0, 1]")):
+        if not ok:
+            raise SearchsimError(Problem(name, value, expected))
+    rows = [step_figures(model, hardware, tp, b, context, step_model, mfu)
+            for b in _batches(batch)]
+    if as_json:
+        print_json(rows if len(rows) > 1 else rows[0])
+        return
+    console.print(table(
+        f"{model} on {tp} x {hardware}, context {context}, {step_model} model",
+        ["batch", "prefill (ms)", "prefill tok/s", "prefill bound", "decode step (ms)",
+         "decode tok/s", "decode bound"],
+        [[str(r["batch"]), f"{r['prefill_s'] * 1e3:.2f}", f"{r['prefill_tokens_per_s']:,.0f}",
+          r["prefill_bound"], f"{r['decode_step_s'] * 1e3:.2f}",
+          f"{r['decode_tokens_per_s']:,.0f}", r["decode_bound"]] for r in rows]))
