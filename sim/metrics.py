@@ -74,11 +74,9 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def _stability(s, offered, sustainable, waiting, unfinished: float) -> bool:
-    """Unstable: offered load at or above what the fleet sustains, queries of the window left
-    unfinished after the drain, or queues growing through the window."""
-    if sustainable is not None and offered >= 0.98 * sustainable:
-        return False
+def _stability(s, waiting, unfinished: float) -> bool:
+    """Unstable: more than 1% of the window's queries unfinished after the drain, or the LLM
+    queue growing through the window (last quarter well above the first)."""
     if unfinished > 0.01:
         return False
     w0, w1 = s.run.warmup_s, s.run.duration_s
@@ -115,7 +113,7 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
     sustainable = chips / per_query_accel if per_query_accel > 0 else None
     offered = n_meas / window
     unfinished = 1 - n_done / n_meas if n_meas else 0.0
-    stable = _stability(s, offered, sustainable, pool.levels.waiting, unfinished)
+    stable = _stability(s, pool.levels.waiting, unfinished)
     cost_prov = fleet_usd_h * window / SECONDS_PER_HOUR / n_done if n_done else None
     cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
     running_int = pool.levels.running.integral(w0, w1)
