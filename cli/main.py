@@ -11,6 +11,7 @@ from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
 from cli.run_cmd import run_command
 from cli.step_cmd import step_command
+from cli.trace_cmd import app as trace_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Discrete-event simulator of LLM-powered web search serving.")
@@ -27,3 +28,4 @@ app.command("cost")(cost_command)
 app.command("run")(run_command)
 app.command("compare")(compare_command)
 app.command("step")(step_command)
+app.add_typer(trace_app, name="trace")

@@ -27,7 +27,7 @@ def run_command(
         results = engine.run(s, progress)
     output.write_run(results, target, force)
     summ = results.summary
-    console.print(table(f"{s.name} ({s.architecture.kind})", ["metric", "value"],
+    console.print(table(f"{s.name} ({summ['architecture']})", ["metric", "value"],
                         [[label, show(k, summ[k], unit, summ["stable"])]
                          for k, label, unit in ROWS]))
     warn_if_unstable(summ)

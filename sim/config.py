@@ -75,8 +75,31 @@ class Run(_Section):
         return self
 
 
+class Trace(_Section):
+    """Replay of a trace file (see `searchsim trace inspect`)."""
+
+    path: str
+    format: str = "auto"  # auto-detected from the header, or a known format's name
+    mapping: str | None = None  # generic files: "time=COL,prompt=COL,output=COL,query=COL"
+    time_unit: Literal["auto", "datetime", "s", "ms", "us"] = "auto"
+    speed: float = Field(1.0, gt=0)  # 2 replays twice as fast
+    scale: float = Field(1.0, gt=0)  # rate multiplier: thinning (< 1) or shifted copies (> 1)
+    copy_offset_s: float = Field(60.0, gt=0)
+    loop: bool = False
+    start_s: float = Field(0.0, ge=0)  # window in trace time
+    end_s: float | None = Field(None, gt=0)
+    sort: bool = False  # sort out-of-order rows instead of refusing the file
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"@end_s: a window end after start_s ({self.start_s})")
+        return self
+
+
 class Workload(_Section):
-    arrival: Literal["poisson", "bursty", "diurnal"] = "poisson"
+    arrival: Literal["poisson", "bursty", "diurnal", "trace"] = "poisson"
+    trace: Trace | None = None
     rate_qps: float = Field(1.0, gt=0)
     cv: float = Field(1.0, gt=0)  # inter-arrival CV for `bursty`
     profile: tuple[float, ...] | None = None  # 24 hourly rate multipliers for `diurnal`
@@ -86,6 +109,12 @@ class Workload(_Section):
     one_off_share: float = Field(0.0, ge=0, le=1)
     query_tokens: Dist = Dist(dist="fixed", value=50, unit="words")
     response_tokens: Dist = Dist(dist="fixed", value=400, unit="words")
+
+    @model_validator(mode="after")
+    def _trace(self):
+        if self.arrival == "trace" and self.trace is None:
+            raise ValueError("@trace: a [workload.trace] table with `path` (arrival = trace)")
+        return self
 
     @model_validator(mode="after")
     def _profile(self):
@@ -205,6 +234,16 @@ def _problem(err: dict) -> Problem:
     return Problem(path, value, msg)
 
 
+def _check_trace(s: Scenario) -> None:
+    if s.workload.arrival != "trace":
+        return
+    from sim.traces.formats import resolve  # only scenarios that replay a trace need it
+    t = s.workload.trace
+    if not Path(t.path).is_file():
+        raise SearchsimError(Problem("workload.trace.path", t.path, "an existing trace file"))
+    resolve(Path(t.path), t.format, t.mapping, t.time_unit)
+
+
 def _check_catalog(s: Scenario) -> None:
     problems = []
     for field, key, table in (("llm.model", s.llm.model, catalog.models()),
@@ -261,6 +300,7 @@ def from_dict(raw: dict) -> Scenario:
     except ValidationError as exc:
         raise SearchsimError([_problem(e) for e in exc.errors()]) from None
     _check_catalog(s)
+    _check_trace(s)
     return s
 
 
@@ -276,9 +316,20 @@ def read_toml(path: str | Path) -> dict:
         raise SearchsimError(Problem("scenario", str(p), f"valid TOML ({exc})")) from None
 
 
+def _anchor_trace_path(raw: dict, scenario_dir: Path) -> None:
+    """A relative trace path is read relative to the scenario file, if it is there."""
+    trace = raw.get("workload", {}).get("trace") if isinstance(raw.get("workload"), dict) \
+        else None
+    if isinstance(trace, dict) and isinstance(trace.get("path"), str):
+        p = Path(trace["path"]).expanduser()
+        if not p.is_absolute() and (scenario_dir / p).exists():
+            trace["path"] = str((scenario_dir / p).resolve())
+
+
 def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
     raw = apply_overrides(read_toml(path), list(overrides))
     raw.setdefault("name", Path(path).stem)
+    _anchor_trace_path(raw, Path(path).parent)
     return from_dict(raw)
 
 

@@ -58,8 +58,9 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results
     pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv)
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]))
-    pipe = Pipeline(env, architecture(s.architecture), cache_mod.build(s.cache, rngs["cache"]),
-                    s, pool, retrieval, rec.query)
+    arch = architecture(s.architecture, s.workload)
+    pipe = Pipeline(env, arch, cache_mod.build(s.cache, rngs["cache"]), s, pool, retrieval,
+                    rec.query)
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
                               s.workload.one_off_share, rngs["query_ids"])
     dists = {"query": s.workload.query_tokens.build(),

@@ -74,6 +74,11 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
+def _is_llm_trace(s) -> bool:
+    from sim.pipeline import DirectLLM, architecture
+    return isinstance(architecture(s.architecture, s.workload), DirectLLM)
+
+
 def _stability(s, waiting, unfinished: float) -> bool:
     """Unstable: more than 1% of the window's queries unfinished after the drain, or the LLM
     queue growing through the window (last quarter well above the first)."""
@@ -123,7 +128,7 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
     revenue = s.economics.revenue_per_query
     return {
         "scenario": s.name,
-        "architecture": s.architecture.kind,
+        "architecture": "llm_trace" if _is_llm_trace(s) else s.architecture.kind,
         "seed": s.run.seed,
         "model": s.llm.model,
         "hardware": s.llm.hardware,
@@ -142,7 +147,8 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
         "stable": bool(stable),
         "cache_hit_rate": float(queries["cache_hit"].to_numpy()[measured].mean())
         if n_meas else None,
-        "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys)) if len(keys) else None,
+        "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys))
+        if len(keys) and not _is_llm_trace(s) else None,
         "latency_mean_s": _mean(latency),
         "latency_p50_s": _percentile(latency, 50),
         "latency_p95_s": _percentile(latency, 95),

@@ -35,6 +35,7 @@ class ChatGPTEquivalent:
 
     samples: int
     retrieves = False
+    caches = True
 
     @property
     def fanout(self) -> int:
@@ -50,6 +51,7 @@ class TwoStage:
 
     k: int
     retrieves = True
+    caches = True
 
     @property
     def fanout(self) -> int:
@@ -59,10 +61,32 @@ class TwoStage:
         return [q.query_tokens + p for p in q.passages]
 
 
-def architecture(cfg):
+@dataclass(frozen=True)
+class DirectLLM:
+    """An LLM request trace replayed as recorded: each row is one request with its own
+    prompt and output lengths, straight to the LLM pool (no cache, no retrieval)."""
+
+    fanout = 1
+    retrieves = False
+    caches = False
+
+    def prompts(self, q: Query) -> list[int]:
+        return [q.query_tokens]
+
+
+def architecture(cfg, workload=None):
+    if workload is not None and workload.arrival == "trace" and _llm_trace(workload.trace):
+        return DirectLLM()
     if cfg.kind == "chatgpt_equivalent":
         return ChatGPTEquivalent(cfg.samples)
     return TwoStage(cfg.k)
+
+
+def _llm_trace(trace) -> bool:
+    from pathlib import Path
+
+    from sim.traces.formats import resolve
+    return resolve(Path(trace.path), trace.format, trace.mapping, trace.time_unit).kind == "llm"
 
 
 def _tokens(dist, rng, n: int) -> np.ndarray:
@@ -79,17 +103,27 @@ class Pipeline:
         self.arrived = 0
         self.source_done = False
 
-    def source(self, arrivals, keys, dists, rngs):
-        """Draw each chunk of queries in bulk (common random numbers across architectures)."""
-        env, fan = self.env, self.arch.fanout
-        for times in arrivals:
-            n = len(times)
-            key = keys.sample(n)
-            qtok = _tokens(dists["query"], rngs["query_tokens"], n)
+    def _columns(self, chunk: dict, keys, dists, rngs):
+        """A chunk's keys and lengths: from the trace where it has them, else drawn in bulk
+        (common random numbers across architectures)."""
+        n, fan = len(chunk["time"]), self.arch.fanout
+        key = chunk["key"] if "key" in chunk else keys.sample(n)
+        qtok = chunk["prompt"] if "prompt" in chunk else _tokens(dists["query"],
+                                                                 rngs["query_tokens"], n)
+        if isinstance(self.arch, DirectLLM):
+            out = chunk["output"].reshape(n, 1)
+        else:
             out = _tokens(dists["response"], rngs["response_tokens"], n * fan).reshape(n, fan)
-            psg = (_tokens(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
-                   if self.arch.retrieves else None)
-            for i in range(n):
+        psg = (_tokens(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
+               if self.arch.retrieves else None)
+        return key, qtok, out, psg
+
+    def source(self, arrivals, keys, dists, rngs):
+        env = self.env
+        for chunk in arrivals:
+            times = chunk["time"]
+            key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
+            for i in range(len(times)):
                 yield env.timeout(times[i] - env.now)
                 q = Query(self.arrived, float(times[i]), int(key[i]), int(qtok[i]),
                           out[i].tolist(), None if psg is None else psg[i].tolist())
@@ -100,7 +134,7 @@ class Pipeline:
 
     def serve(self, q: Query):
         env = self.env
-        if self.cache.lookup(q.key, env.now):
+        if self.arch.caches and self.cache.lookup(q.key, env.now):
             q.hit = True
             yield env.timeout(self.cfg.cache.hit_latency_s)
             return self._end(q)
@@ -112,7 +146,7 @@ class Pipeline:
         q.outcome, done = yield from wait_for_responses(env, self.pool, reqs, q.arrival,
                                                         self.cfg.limits)
         q.responses = len(done)
-        if q.outcome != "degraded":
+        if q.outcome != "degraded" and self.arch.caches:
             self.cache.insert(q.key, env.now)
         self._end(q)
 

@@ -95,11 +95,20 @@ class QueryKeys:
         return keys
 
 
-def arrivals(cfg, rngs: dict, horizon: float) -> Iterator[np.ndarray]:
-    """The scenario's arrival process as a stream of time chunks below `horizon`."""
+def _times_only(chunks: Iterator[np.ndarray]) -> Iterator[dict]:
+    for times in chunks:
+        yield {"time": times}
+
+
+def arrivals(cfg, rngs: dict, horizon: float) -> Iterator[dict]:
+    """The scenario's arrivals as chunks below `horizon`: {"time": ...} from a process, plus
+    "key", "prompt" and "output" columns where a trace has them."""
+    if cfg.arrival == "trace":
+        from sim.traces.replay import trace_chunks
+        return trace_chunks(cfg.trace, horizon, rngs["trace"])
     if cfg.arrival == "bursty":
-        return bursty(cfg.rate_qps, cfg.cv).chunks(rngs["arrivals"], horizon)
+        return _times_only(bursty(cfg.rate_qps, cfg.cv).chunks(rngs["arrivals"], horizon))
     if cfg.arrival == "diurnal":
-        return Diurnal(cfg.rate_qps, tuple(cfg.profile), cfg.day_s).chunks(
-            rngs["arrivals"], horizon, rngs["thinning"])
-    return poisson(cfg.rate_qps).chunks(rngs["arrivals"], horizon)
+        return _times_only(Diurnal(cfg.rate_qps, tuple(cfg.profile), cfg.day_s).chunks(
+            rngs["arrivals"], horizon, rngs["thinning"]))
+    return _times_only(poisson(cfg.rate_qps).chunks(rngs["arrivals"], horizon))

@@ -1,0 +1,244 @@
+"""Streaming trace reader: any known format -> canonical Arrow record batches, validated.
+
+Memory stays bounded: CSV and JSON lines are read block by block, Parquet by row groups.
+Problems name the file and the line (CSV/JSON lines, header = line 1 for CSV) or the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from sim.errors import Problem, SearchsimError
+from sim.traces.formats import Format
+
+SCHEMA = pa.schema([("time_s", pa.float64()), ("prompt_tokens", pa.int64()),
+                    ("output_tokens", pa.int64()), ("key", pa.int64())])
+BLOCK_BYTES = 1 << 22
+UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+
+
+@dataclass
+class ReadState:
+    """What a streaming pass carries from one batch to the next."""
+
+    path: Path
+    fmt: Format
+    rows: int = 0  # data rows already read
+    t0: float | None = None  # absolute time of the first row (seconds)
+    last: float = -np.inf
+    numeric_time: bool | None = None
+    origin_ns: int | None = None  # wall-clock traces: the first timestamp, kept exact
+    warnings: list[str] = field(default_factory=list)
+
+    def where(self, index: int) -> str:
+        """`file:line N` of the data row `index` of the current batch."""
+        row = self.rows + index + 1
+        if self.fmt.file == "parquet":
+            return f"{self.path}:row {row}"
+        return f"{self.path}:line {row + (1 if self.fmt.file == 'csv' else 0)}"
+
+
+def query_key(text: str) -> int:
+    """A stable 64-bit key for a query string (the same in every process and run)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(),
+                          "little", signed=True)
+
+
+def _sniff_numeric_time(path: Path, fmt: Format) -> bool:
+    if fmt.time_unit in UNIT_SECONDS:
+        return True
+    if fmt.time_unit == "datetime":
+        return False
+    if fmt.file == "parquet":
+        t = pq.read_schema(path).field(fmt.time).type
+        return pa.types.is_integer(t) or pa.types.is_floating(t)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+        second = f.readline()
+    if fmt.file == "jsonl":
+        import json
+        try:
+            return isinstance(json.loads(first).get(fmt.time), int | float)
+        except (json.JSONDecodeError, AttributeError):
+            return True
+    cols = [c.strip() for c in first.rstrip("\r\n").split(",")]
+    values = second.rstrip("\r\n").split(",")
+    try:
+        float(values[cols.index(fmt.time)])
+        return True
+    except (ValueError, IndexError):
+        return False
+
+
+def _raw(path: Path, fmt: Format, numeric_time: bool) -> Iterator[pa.RecordBatch]:
+    if fmt.file == "parquet":
+        yield from pq.ParquetFile(path).iter_batches(batch_size=65536, columns=fmt.columns)
+        return
+    types = {c: pa.float64() for c in (fmt.prompt, fmt.output) if c}
+    types[fmt.time] = pa.float64() if numeric_time else pa.string()
+    if fmt.query:
+        types[fmt.query] = pa.string()
+    if fmt.query_id:
+        types[fmt.query_id] = pa.int64()
+    if fmt.file == "jsonl":
+        schema = pa.schema([(c, types[c]) for c in fmt.columns])
+        reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
+                                  parse_options=pajson.ParseOptions(explicit_schema=schema,
+                                                                    unexpected_field_behavior=
+                                                                    "ignore"))
+    else:
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(include_columns=fmt.columns,
+                                                 column_types=types))
+    yield from reader
+
+
+def _seconds(col: pa.ChunkedArray | pa.Array, fmt: Format, st: ReadState) -> np.ndarray:
+    if pa.types.is_timestamp(col.type):
+        ns = col.cast(pa.timestamp("ns")).cast(pa.int64())
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        ns = _parse_datetime(col, st).cast(pa.int64())
+    else:
+        scale = UNIT_SECONDS.get(fmt.time_unit, 1.0)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=float) * scale
+    values = ns.to_numpy(zero_copy_only=False)
+    if st.origin_ns is None and len(values):
+        st.origin_ns = int(values.min())
+    # subtract in integer nanoseconds first: epoch seconds in float64 would lose precision
+    return (values - st.origin_ns).astype(np.float64) / 1e9
+
+
+def _parse_datetime(col, st: ReadState):
+    for target in (pa.timestamp("ns"), pa.timestamp("ns", "UTC")):
+        try:
+            return pc.cast(col, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    for i, v in enumerate(col.to_pylist()):
+        try:
+            pc.cast(pa.array([v]), pa.timestamp("ns", "UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            raise SearchsimError(Problem(st.where(i), v, "a timestamp such as "
+                                         "2023-11-16 18:17:03.97")) from None
+    raise SearchsimError(Problem(str(st.path), "", "parsable timestamps"))
+
+
+def _tokens(batch: pa.RecordBatch, name: str | None, st: ReadState) -> pa.Array:
+    if name is None:
+        return pa.nulls(batch.num_rows, pa.int64())
+    x = np.asarray(batch.column(name).to_numpy(zero_copy_only=False), dtype=float)
+    bad = ~(x > 0) | (x != np.floor(x))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise SearchsimError(Problem(f"{st.where(i)} ({name})", _plain(x[i]),
+                                     "a positive whole number of tokens"))
+    return pa.array(x.astype(np.int64))
+
+
+def _plain(v: float):
+    return v if v != v or v != int(v) else int(v)
+
+
+def _keys(batch: pa.RecordBatch, fmt: Format, st: ReadState) -> pa.Array:
+    if fmt.query_id:
+        col = batch.column(fmt.query_id)
+        if col.null_count:
+            i = int(np.argmax(col.is_null().to_numpy(zero_copy_only=False)))
+            raise SearchsimError(Problem(f"{st.where(i)} ({fmt.query_id})", None, "a query id"))
+        return col.cast(pa.int64())
+    if fmt.query:
+        texts = batch.column(fmt.query).to_pylist()
+        return pa.array([None if t is None else query_key(t) for t in texts], pa.int64())
+    return pa.nulls(batch.num_rows, pa.int64())
+
+
+def _times(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool) -> np.ndarray:
+    t = _seconds(batch.column(fmt.time), fmt, st)
+    bad = np.isnan(t)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise SearchsimError(Problem(f"{st.where(i)} ({fmt.time})", None, "a timestamp"))
+    if st.t0 is None and len(t):
+        st.t0 = 0.0 if not fmt.rebase else float(t[0]) if not sort else float(t.min())
+    rel = t - st.t0
+    if not sort:
+        prev = np.concatenate([[st.last], rel[:-1]])
+        back = rel < prev
+        if back.any():
+            i = int(np.argmax(back))
+            raise SearchsimError(Problem(
+                f"{st.where(i)} ({fmt.time})", _plain(float(t[i])), "", message=(
+                    f"timestamp goes backwards ({rel[i]:.6f} s after the start, the row "
+                    f"before was at {prev[i]:.6f} s); sort the file or pass --sort")))
+    if len(rel):
+        st.last = float(rel[-1])
+    return rel
+
+
+def canonical(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool = False
+              ) -> pa.RecordBatch:
+    out = pa.record_batch([pa.array(_times(batch, fmt, st, sort)),
+                           _tokens(batch, fmt.prompt, st), _tokens(batch, fmt.output, st),
+                           _keys(batch, fmt, st)], schema=SCHEMA)
+    st.rows += batch.num_rows
+    return out
+
+
+def _translate(exc: Exception, st: ReadState) -> SearchsimError:
+    text = str(exc).splitlines()[0]
+    if "UTF8" in text or "utf8" in text or "UTF-8" in text:
+        return SearchsimError(Problem(str(st.path), "", "", message="not UTF-8 text (re-encode "
+                                      "it as UTF-8)"))
+    return SearchsimError(Problem(str(st.path), "", "", message=f"unreadable after data row "
+                                  f"{st.rows}: {text}"))
+
+
+def read_batches(path: str | Path, fmt: Format, sort: bool = False,
+                 state: ReadState | None = None) -> Iterator[pa.RecordBatch]:
+    """Canonical batches in file order; with `sort`, the whole file is read and sorted."""
+    st = state if state is not None else ReadState(Path(path), fmt)
+    st.numeric_time = _sniff_numeric_time(st.path, fmt)
+    if sort:
+        yield from _sorted(st, fmt)
+        return
+    raw = _raw(st.path, fmt, st.numeric_time)
+    while True:
+        try:
+            batch = next(raw)
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+            raise _translate(exc, st) from None
+        if batch.num_rows:
+            yield canonical(batch, fmt, st)
+    if st.rows == 0:
+        raise SearchsimError(Problem(str(st.path), "", "", message="no requests: the file has "
+                                     "a header but no data rows"))
+
+
+def _sorted(st: ReadState, fmt: Format) -> Iterator[pa.RecordBatch]:
+    try:
+        table = pa.Table.from_batches(list(_raw(st.path, fmt, st.numeric_time)))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        raise _translate(exc, st) from None
+    if table.num_rows == 0:
+        raise SearchsimError(Problem(str(st.path), "", "", message="no requests: the file has "
+                                     "a header but no data rows"))
+    batch = canonical(table.combine_chunks().to_batches()[0], fmt, st, sort=True)
+    t = batch.column(0).to_numpy()
+    moved = int((np.diff(t) < 0).sum())
+    if moved:
+        st.warnings.append(f"{st.path}: {moved} out-of-order row(s) sorted by time")
+    order = np.argsort(t, kind="stable")
+    yield batch.take(pa.array(order))

@@ -1,0 +1,198 @@
+"""Trace inspection in one streaming pass: rates, burstiness, token percentiles, and for
+query streams the cache picture (distinct queries, infinite-cache bound, Zipf fit and the LRU
+hit-rate curve for every capacity at once, from stack distances)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+
+class Counts:
+    """Exact counts of small non-negative integers (token lengths, per-second arrivals);
+    percentiles from it are exact, memory is the largest value, not the number of rows."""
+
+    def __init__(self):
+        self.bins = np.zeros(0, dtype=np.int64)
+
+    def add(self, values: np.ndarray) -> None:
+        b = np.bincount(values.astype(np.int64))
+        if len(b) > len(self.bins):
+            b[: len(self.bins)] += self.bins
+            self.bins = b
+        else:
+            self.bins[: len(b)] += b
+
+    @property
+    def n(self) -> int:
+        return int(self.bins.sum())
+
+    def mean(self) -> float:
+        return float((np.arange(len(self.bins)) * self.bins).sum() / self.n)
+
+    def percentile(self, q: float) -> int:
+        """The smallest value with at least q% of the observations at or below it."""
+        cdf = np.cumsum(self.bins)
+        return int(np.searchsorted(cdf, q / 100.0 * cdf[-1], side="left"))
+
+
+class StackDistances:
+    """LRU stack distances in one pass (Mattson et al.): an access hits an LRU cache of
+    capacity C iff fewer than C distinct other keys were accessed since its key last was.
+    A Fenwick tree over access positions counts the distinct keys in between in O(log n)."""
+
+    def __init__(self, capacity_hint: int = 1 << 16):
+        self.tree = np.zeros(capacity_hint + 1, dtype=np.int64)
+        self.last: dict[int, int] = {}
+        self.pos = 0
+        self.hist = Counts()
+        self.cold = 0  # first accesses: misses at any capacity
+
+    def _grow(self) -> None:
+        old = self.tree
+        size = 2 * (len(old) - 1)
+        self.tree = np.zeros(size + 1, dtype=np.int64)
+        # rebuild from the live marks: the last access position of each key
+        for p in self.last.values():
+            self._add(p, 1)
+        del old
+
+    def _add(self, i: int, delta: int) -> None:
+        tree, n = self.tree, len(self.tree) - 1
+        i += 1
+        while i <= n:
+            tree[i] += delta
+            i += i & -i
+
+    def _prefix(self, i: int) -> int:
+        tree, total = self.tree, 0
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return int(total)
+
+    def add(self, keys: Iterable[int]) -> None:
+        distances = []
+        for key in keys:
+            if self.pos >= len(self.tree) - 1:
+                self._grow()
+            prev = self.last.get(key)
+            if prev is None:
+                self.cold += 1
+            else:
+                distances.append(self._prefix(self.pos) - self._prefix(prev + 1))
+                self._add(prev, -1)
+            self._add(self.pos, 1)
+            self.last[key] = self.pos
+            self.pos += 1
+        if distances:
+            self.hist.add(np.asarray(distances))
+
+    def hit_rate(self, capacities: np.ndarray) -> np.ndarray:
+        """LRU hit rate at each capacity: the share of accesses with distance < capacity."""
+        cdf = np.concatenate([[0], np.cumsum(self.hist.bins)])
+        idx = np.minimum(np.asarray(capacities, dtype=np.int64), len(cdf) - 1)
+        return cdf[idx] / max(self.pos, 1)
+
+
+def zipf_fit(frequencies: np.ndarray) -> dict:
+    """Zipf exponent by least squares of log frequency on log rank, over ranks seen twice or
+    more (singletons flatten the tail); with its R^2."""
+    f = np.sort(frequencies[frequencies >= 2])[::-1].astype(float)
+    if len(f) < 3:
+        return {"alpha": None, "r2": None, "ranks_fitted": int(len(f))}
+    x, y = np.log(np.arange(1, len(f) + 1)), np.log(f)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    r2 = 1 - resid.var() / y.var() if y.var() > 0 else 1.0
+    return {"alpha": float(-slope), "r2": float(r2), "ranks_fitted": int(len(f))}
+
+
+class TraceStats:
+    """Everything `searchsim trace inspect` reports, accumulated batch by batch."""
+
+    def __init__(self, curve_points: int = 24):
+        self.n = 0
+        self.first = self.last = None
+        self.gap_sum = self.gap_sq = 0.0
+        self.per_second = Counts()
+        self.prompt, self.output = Counts(), Counts()
+        self.stack: StackDistances | None = None
+        self.key_counts: dict[int, int] = {}
+        self.curve_points = curve_points
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        t = batch.column("time_s").to_numpy()
+        if not len(t):
+            return
+        prev = self.last if self.last is not None else t[0]
+        gaps = np.diff(np.concatenate([[prev], t]))[0 if self.last is not None else 1:]
+        self.gap_sum += float(gaps.sum())
+        self.gap_sq += float((gaps**2).sum())
+        self.first = t[0] if self.first is None else self.first
+        self.last = float(t[-1])
+        self.n += len(t)
+        self.per_second.add(np.floor(t).astype(np.int64))
+        for name, counts in (("prompt_tokens", self.prompt), ("output_tokens", self.output)):
+            col = batch.column(name)
+            if col.null_count < len(col):
+                counts.add(col.drop_null().to_numpy())
+        keys = batch.column("key")
+        if keys.null_count < len(keys):
+            self.stack = self.stack or StackDistances()
+            values = keys.drop_null().to_numpy()
+            self.stack.add(values.tolist())
+            uniq, cnt = np.unique(values, return_counts=True)
+            kc = self.key_counts
+            for k, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
+                kc[k] = kc.get(k, 0) + c
+
+    def _tokens(self, c: Counts) -> dict | None:
+        if c.n == 0:
+            return None
+        return {"mean": c.mean(), "p50": c.percentile(50), "p90": c.percentile(90),
+                "p99": c.percentile(99), "max": len(c.bins) - 1}
+
+    def _cache(self) -> dict | None:
+        if self.stack is None:
+            return None
+        distinct = len(self.key_counts)
+        top = max(distinct, 1)
+        caps = np.unique(np.round(np.logspace(0, np.log10(top), self.curve_points)).astype(int))
+        rates = self.stack.hit_rate(caps)
+        return {
+            "distinct_queries": distinct,
+            "infinite_cache_hit_bound": 1 - distinct / self.stack.pos,
+            "zipf": zipf_fit(np.fromiter(self.key_counts.values(), dtype=np.int64)),
+            "lru_curve": [{"capacity": int(c), "hit_rate": float(r)}
+                          for c, r in zip(caps, rates, strict=True)],
+        }
+
+    def summary(self) -> dict:
+        span = (self.last - self.first) if self.n else 0.0
+        gaps = max(self.n - 1, 1)
+        mean_gap = self.gap_sum / gaps
+        var_gap = max(self.gap_sq / gaps - mean_gap**2, 0.0)
+        per_s = self.per_second.bins
+        per_min = np.add.reduceat(per_s, np.arange(0, len(per_s), 60)) if len(per_s) else per_s
+        return {
+            "requests": self.n,
+            "span_s": span,
+            "mean_rate_per_s": self.n / span if span > 0 else None,
+            "peak_rate_per_s": int(per_s.max()) if len(per_s) else 0,
+            "peak_rate_per_min": int(per_min.max()) if len(per_min) else 0,
+            "interarrival_mean_s": mean_gap,
+            "interarrival_cv": float(np.sqrt(var_gap) / mean_gap) if mean_gap > 0 else None,
+            "prompt_tokens": self._tokens(self.prompt),
+            "output_tokens": self._tokens(self.output),
+            "cache": self._cache(),
+        }
+
+
+def inspect(batches: Iterable[pa.RecordBatch]) -> dict:
+    stats = TraceStats()
+    for b in batches:
+        stats.add(b)
+    return stats.summary()
