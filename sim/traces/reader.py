@@ -96,12 +96,32 @@ def _raw(path: Path, fmt: Format, numeric_time: bool) -> Iterator[pa.RecordBatch
                                   parse_options=pajson.ParseOptions(explicit_schema=schema,
                                                                     unexpected_field_behavior=
                                                                     "ignore"))
+        yield from reader
     else:
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(include_columns=fmt.columns,
-                                                 column_types=types))
-    yield from reader
+        yield from _csv_blocks(path, pacsv.ConvertOptions(include_columns=fmt.columns,
+                                                          column_types=types))
+
+
+def _csv_blocks(path: Path, convert: pacsv.ConvertOptions) -> Iterator[pa.RecordBatch]:
+    """CSV in blocks of whole lines, each parsed on its own: memory is one block, whatever
+    the file's size (Arrow's own streaming reader was seen to grow with the file)."""
+    read = pacsv.ReadOptions(use_threads=False)
+    with open(path, "rb") as f:
+        head = f.readline()
+        rest = b""
+        while True:
+            data = f.read(BLOCK_BYTES)
+            if not data:
+                break
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest, block = data[cut:], data[:cut]
+            if block:
+                yield from pacsv.read_csv(pa.py_buffer(head + block), read_options=read,
+                                          convert_options=convert).to_batches()
+        if rest.strip():
+            yield from pacsv.read_csv(pa.py_buffer(head + rest), read_options=read,
+                                      convert_options=convert).to_batches()
 
 
 def _seconds(col: pa.ChunkedArray | pa.Array, fmt: Format, st: ReadState) -> np.ndarray:
