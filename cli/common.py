@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 
 import typer
@@ -24,8 +25,21 @@ def fail(lines: list[str], code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops a run the way Ctrl-C does: cleanly, nothing half-written left behind."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def clean_errors(fn):
-    """Bad input becomes one line per problem and exit status 2; --debug keeps the traceback."""
+    """Bad input becomes one line per problem and exit status 2; an interrupt exits 130 with
+    nothing written; --debug keeps the traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -35,6 +49,10 @@ def clean_errors(fn):
             if DEBUG["on"]:
                 raise
             fail(exc.lines)
+        except KeyboardInterrupt:
+            if DEBUG["on"]:
+                raise
+            fail(["interrupted: stopped cleanly, no result was written"], EXIT_INTERRUPTED)
 
     return wrapper
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.catalog_cmd import catalog_command
-from cli.common import DEBUG
+from cli.common import DEBUG, stop_on_sigterm
 from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
@@ -20,6 +20,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
     DEBUG["on"] = debug
+    stop_on_sigterm()
 
 
 app.command("paper")(paper_command)

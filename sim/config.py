@@ -21,7 +21,7 @@ from sim.errors import Problem, SearchsimError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Dist(_Section):
@@ -44,10 +44,12 @@ class Dist(_Section):
             raise ValueError(f"@{missing[0]}: a number (a '{self.dist}' distribution needs "
                              f"{', '.join(missing)})")
         if self.values is not None and min(self.values) <= 0:
-            raise ValueError("empirical values must be positive")
+            raise ValueError("@values: positive values")
+        if self.weights is not None and (min(self.weights) < 0 or sum(self.weights) <= 0):
+            raise ValueError("@weights: non-negative weights, not all zero")
         if self.weights is not None and (self.values is None
                                          or len(self.weights) != len(self.values)):
-            raise ValueError("weights must match values one to one")
+            raise ValueError("@weights: one weight per value")
         return self
 
     def build(self) -> d.Distribution:
@@ -213,6 +215,7 @@ _EXPECTED = {
     "model_type": "a table", "dict_type": "a table", "tuple_type": "a list",
     "list_type": "a list", "too_short": "at least {min_length} item(s)",
     "literal_error": "one of {expected}",
+    "finite_number": "a finite number",
 }
 
 
@@ -230,7 +233,9 @@ def _problem(err: dict) -> Problem:
         path = f"{path}.{key}" if loc else key
         value = value.get(key) if isinstance(value, dict) else value
     elif err["type"] in _EXPECTED:
-        msg = _EXPECTED[err["type"]].format(**err.get("ctx", {}))
+        ctx = {k: f"{v:g}" if isinstance(v, int | float) else v
+               for k, v in err.get("ctx", {}).items()}
+        msg = _EXPECTED[err["type"]].format(**ctx)
     return Problem(path, value, msg)
 
 
@@ -258,7 +263,7 @@ def _check_catalog(s: Scenario) -> None:
         valid = ", ".join(p.key for p in hw.prices) or "none"
         raise SearchsimError(Problem("economics.price", price,
                                      f"a $/chip-hour or a price of {hw.key}: {valid}"))
-    if isinstance(price, int | float) and price <= 0:
+    if isinstance(price, int | float) and not 0 < price < float("inf"):
         raise SearchsimError(Problem("economics.price", price, "a positive $/chip-hour"))
     weights = model.weight_bytes(s.llm.bytes_per_param)
     hbm = hw.hbm_bytes * s.llm.tp
@@ -268,6 +273,12 @@ def _check_catalog(s: Scenario) -> None:
             f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
             f"({s.llm.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
             f"{(weights - hbm) / 1e9:.0f} GB short)"))
+    kv_free = (hbm - weights) * s.llm.kv_memory_fraction
+    if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token():
+        raise SearchsimError(Problem(
+            "llm.tp", s.llm.tp, f"room for a KV cache beside the weights (continuous batching "
+            f"needs {model.kv_bytes_per_token() / 1e6:.2f} MB per token; "
+            f"{max(kv_free, 0) / 1e6:.2f} MB is left)"))
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

@@ -7,6 +7,7 @@ Problems name the file and the line (CSV/JSON lines, header = line 1 for CSV) or
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ SCHEMA = pa.schema([("time_s", pa.float64()), ("prompt_tokens", pa.int64()),
                     ("output_tokens", pa.int64()), ("key", pa.int64())])
 BLOCK_BYTES = 1 << 22
 UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+MAX_TOKENS = 2**31 - 1
+MAX_SECONDS = 1e10  # about 317 years: anything larger is a unit mistake
 
 
 @dataclass
@@ -146,28 +149,38 @@ def _parse_datetime(col, st: ReadState):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     for i, v in enumerate(col.to_pylist()):
-        try:
-            pc.cast(pa.array([v]), pa.timestamp("ns", "UTC"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        if not _parses(v):
             raise SearchsimError(Problem(st.where(i), v, "a timestamp such as "
                                          "2023-11-16 18:17:03.97")) from None
     raise SearchsimError(Problem(str(st.path), "", "parsable timestamps"))
+
+
+def _parses(value) -> bool:
+    for target in (pa.timestamp("ns"), pa.timestamp("ns", "UTC")):
+        try:
+            pc.cast(pa.array([value], pa.string()), target)
+            return True
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            continue
+    return False
 
 
 def _tokens(batch: pa.RecordBatch, name: str | None, st: ReadState) -> pa.Array:
     if name is None:
         return pa.nulls(batch.num_rows, pa.int64())
     x = np.asarray(batch.column(name).to_numpy(zero_copy_only=False), dtype=float)
-    bad = ~(x > 0) | (x != np.floor(x))
+    bad = ~((x > 0) & (x <= MAX_TOKENS)) | (x != np.floor(x))
     if bad.any():
         i = int(np.argmax(bad))
         raise SearchsimError(Problem(f"{st.where(i)} ({name})", _plain(x[i]),
-                                     "a positive whole number of tokens"))
+                                     "a positive whole number of tokens" +
+                                     (f" (at most {MAX_TOKENS:,})" if x[i] > MAX_TOKENS else "")))
     return pa.array(x.astype(np.int64))
 
 
 def _plain(v: float):
-    return v if v != v or v != int(v) else int(v)
+    v = float(v)
+    return v if not np.isfinite(v) or v != int(v) else int(v)
 
 
 def _keys(batch: pa.RecordBatch, fmt: Format, st: ReadState) -> pa.Array:
@@ -184,11 +197,19 @@ def _keys(batch: pa.RecordBatch, fmt: Format, st: ReadState) -> pa.Array:
 
 
 def _times(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool) -> np.ndarray:
-    t = _seconds(batch.column(fmt.time), fmt, st)
-    bad = np.isnan(t)
+    col = batch.column(fmt.time)
+    t = _seconds(col, fmt, st)
+    bad = ~np.isfinite(t)
     if bad.any():
         i = int(np.argmax(bad))
-        raise SearchsimError(Problem(f"{st.where(i)} ({fmt.time})", None, "a timestamp"))
+        raise SearchsimError(Problem(f"{st.where(i)} ({fmt.time})", col[i].as_py(),
+                                     "a finite timestamp"))
+    huge = np.abs(t) > MAX_SECONDS
+    if huge.any():
+        i = int(np.argmax(huge))
+        raise SearchsimError(Problem(f"{st.where(i)} ({fmt.time})", col[i].as_py(),
+                                     f"a time within {MAX_SECONDS:.0e} s (is the unit right? "
+                                     "see --time-unit)"))
     if st.t0 is None and len(t):
         st.t0 = 0.0 if not fmt.rebase else float(t[0]) if not sort else float(t.min())
     rel = t - st.t0
@@ -215,11 +236,30 @@ def canonical(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool = Fa
     return out
 
 
+_PARSE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
+_CONVERT = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
+                      r"invalid value '(.*)'")
+_JSON = re.compile(r"JSON parse error: (.*) in row (\d+)")
+
+
 def _translate(exc: Exception, st: ReadState) -> SearchsimError:
+    """Arrow's parse errors, as the file's line and the column a user can find and fix."""
     text = str(exc).splitlines()[0]
     if "UTF8" in text or "utf8" in text or "UTF-8" in text:
         return SearchsimError(Problem(str(st.path), "", "", message="not UTF-8 text (re-encode "
                                       "it as UTF-8)"))
+    if m := _PARSE.search(text):  # rows counted from 1 at the block's header
+        line = st.rows + int(m[1])
+        return SearchsimError(Problem(f"{st.path}:line {line}", "", "", message=(
+            f"truncated or malformed row: {m[3]} field(s), expected {m[2]}")))
+    if m := _CONVERT.search(text):  # rows counted from 1 at the header
+        from sim.traces.formats import header
+        name = header(st.path)[int(m[1])]
+        return SearchsimError(Problem(f"{st.path}:line {st.rows + int(m[2])} ({name})", m[3],
+                                      "a number"))
+    if m := _JSON.search(text):  # rows counted from 0
+        return SearchsimError(Problem(f"{st.path}:line {st.rows + int(m[2]) + 1}", "", "",
+                                      message=f"not valid JSON ({m[1].rstrip('.')})"))
     return SearchsimError(Problem(str(st.path), "", "", message=f"unreadable after data row "
                                   f"{st.rows}: {text}"))
 

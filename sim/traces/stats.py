@@ -11,14 +11,24 @@ import pyarrow as pa
 
 
 class Counts:
-    """Exact counts of small non-negative integers (token lengths, per-second arrivals);
-    percentiles from it are exact, memory is the largest value, not the number of rows."""
+    """Exact counts of non-negative integers (token lengths, stack distances): percentiles
+    are exact and memory is the largest common value, not the number of rows. Values above
+    `dense_max` (rare, and absurd for tokens) are kept aside as they are."""
 
-    def __init__(self):
+    def __init__(self, dense_max: int = 1 << 22):
         self.bins = np.zeros(0, dtype=np.int64)
+        self.dense_max = dense_max
+        self.large: list[int] = []
 
     def add(self, values: np.ndarray) -> None:
-        b = np.bincount(values.astype(np.int64))
+        values = values.astype(np.int64)
+        big = values > self.dense_max
+        if big.any():
+            self.large.extend(values[big].tolist())
+            values = values[~big]
+        if not len(values):
+            return
+        b = np.bincount(values)
         if len(b) > len(self.bins):
             b[: len(self.bins)] += self.bins
             self.bins = b
@@ -27,15 +37,49 @@ class Counts:
 
     @property
     def n(self) -> int:
-        return int(self.bins.sum())
+        return int(self.bins.sum()) + len(self.large)
+
+    @property
+    def max(self) -> int:
+        return max(self.large) if self.large else len(self.bins) - 1
 
     def mean(self) -> float:
-        return float((np.arange(len(self.bins)) * self.bins).sum() / self.n)
+        total = (np.arange(len(self.bins)) * self.bins).sum() + sum(self.large)
+        return float(total / self.n)
 
     def percentile(self, q: float) -> int:
         """The smallest value with at least q% of the observations at or below it."""
         cdf = np.cumsum(self.bins)
-        return int(np.searchsorted(cdf, q / 100.0 * cdf[-1], side="left"))
+        rank = q / 100.0 * self.n
+        dense = int(cdf[-1]) if len(cdf) else 0
+        if rank <= dense and dense:
+            return int(np.searchsorted(cdf, rank, side="left"))
+        large = sorted(self.large)
+        return large[min(len(large) - 1, max(0, int(np.ceil(rank)) - dense - 1))]
+
+
+class PeakRate:
+    """The most arrivals in any one window of `width` seconds (aligned to whole windows),
+    from sorted times in one pass with O(1) memory."""
+
+    def __init__(self, width: float):
+        self.width = width
+        self.current: int | None = None
+        self.count = 0
+        self.peak = 0
+
+    def add(self, times: np.ndarray) -> None:
+        if not len(times):
+            return
+        windows = np.floor(times / self.width).astype(np.int64)
+        edges = np.flatnonzero(np.diff(windows)) + 1
+        starts = np.concatenate([[0], edges])
+        counts = np.diff(np.concatenate([starts, [len(windows)]]))
+        first = int(windows[0])
+        if first == self.current:
+            counts[0] += self.count
+        self.peak = max(self.peak, int(counts.max()))
+        self.current, self.count = int(windows[-1]), int(counts[-1])
 
 
 class StackDistances:
@@ -117,7 +161,7 @@ class TraceStats:
         self.n = 0
         self.first = self.last = None
         self.gap_sum = self.gap_sq = 0.0
-        self.per_second = Counts()
+        self.per_second, self.per_minute = PeakRate(1.0), PeakRate(60.0)
         self.prompt, self.output = Counts(), Counts()
         self.stack: StackDistances | None = None
         self.key_counts: dict[int, int] = {}
@@ -134,7 +178,8 @@ class TraceStats:
         self.first = t[0] if self.first is None else self.first
         self.last = float(t[-1])
         self.n += len(t)
-        self.per_second.add(np.floor(t).astype(np.int64))
+        self.per_second.add(t)
+        self.per_minute.add(t)
         for name, counts in (("prompt_tokens", self.prompt), ("output_tokens", self.output)):
             col = batch.column(name)
             if col.null_count < len(col):
@@ -153,7 +198,7 @@ class TraceStats:
         if c.n == 0:
             return None
         return {"mean": c.mean(), "p50": c.percentile(50), "p90": c.percentile(90),
-                "p99": c.percentile(99), "max": len(c.bins) - 1}
+                "p99": c.percentile(99), "max": c.max}
 
     def _cache(self) -> dict | None:
         if self.stack is None:
@@ -175,14 +220,12 @@ class TraceStats:
         gaps = max(self.n - 1, 1)
         mean_gap = self.gap_sum / gaps
         var_gap = max(self.gap_sq / gaps - mean_gap**2, 0.0)
-        per_s = self.per_second.bins
-        per_min = np.add.reduceat(per_s, np.arange(0, len(per_s), 60)) if len(per_s) else per_s
         return {
             "requests": self.n,
             "span_s": span,
             "mean_rate_per_s": self.n / span if span > 0 else None,
-            "peak_rate_per_s": int(per_s.max()) if len(per_s) else 0,
-            "peak_rate_per_min": int(per_min.max()) if len(per_min) else 0,
+            "peak_rate_per_s": self.per_second.peak,
+            "peak_rate_per_min": self.per_minute.peak,
             "interarrival_mean_s": mean_gap,
             "interarrival_cv": float(np.sqrt(var_gap) / mean_gap) if mean_gap > 0 else None,
             "prompt_tokens": self._tokens(self.prompt),
