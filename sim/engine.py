@@ -70,9 +70,12 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results
     env.process(pipe.source(arrivals, keys, dists, rngs))
     _run_clock(env, pipe, s, progress)
     rec.in_flight(pipe.pending.values())
-    requests = rec.request_table()
+    requests = metrics.with_request_latencies(rec.request_table())
     queries = metrics.per_query_from_requests(rec.query_table(), requests)
     queries = metrics.slo_column(queries, s.limits.slo_s)
+    arrival = queries["arrival"].to_numpy()
+    queries = queries.append_column("in_window", pa.array(
+        (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
     queries = queries.append_column(
         "cost_busy", pa.array(queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / 3600))
     summary = metrics.summarize(s, model, hardware, queries, requests, pool, retrieval, env.now)

@@ -17,6 +17,22 @@ from sim.records import group_sum
 SECONDS_PER_HOUR = 3600.0
 
 
+def with_request_latencies(requests: pa.Table) -> pa.Table:
+    """Per request: queue wait, time to first token, time per output token (after the
+    first), all NaN where they do not apply."""
+    sub = requests["submitted"].to_numpy()
+    start = requests["started"].to_numpy()
+    first = requests["first_token"].to_numpy()
+    fin = requests["finished"].to_numpy()
+    out = requests["generated_tokens"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(out > 1, (fin - first) / (out - 1), np.nan)
+    for name, values in (("queue_wait_s", start - sub), ("ttft_s", first - sub),
+                         ("tpot_s", tpot)):
+        requests = requests.append_column(name, pa.array(values))
+    return requests
+
+
 def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
     """Add each query's request aggregates: accelerator-seconds, tokens, waits, responses."""
     n = queries.num_rows

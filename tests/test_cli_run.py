@@ -58,3 +58,30 @@ def test_run_bad_override(runner):
                               "llm.replicas=0"])
     assert res.exit_code == 2
     assert res.stderr.strip() == "error: llm.replicas: got 0, expected a number >= 1"
+
+
+def test_overload_is_reported_not_summarised(runner, tmp_path):
+    out = tmp_path / "over"
+    res = runner.invoke(app, ["run", str(SCENARIOS / "two_stage.toml"), "--out", str(out),
+                              "--set", "workload.rate_qps=6", "--set", "run.duration_s=900",
+                              "--set", "run.warmup_s=100", "--set", "run.drain_s=60"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stable"] is False and summary["latency_percentiles_valid"] is False
+    assert summary["offered_qps"] > summary["sustainable_qps"]
+    assert "NO (overloaded)" in res.stdout and "(unstable)" in res.stdout
+    assert "is overloaded: offered" in res.stderr
+
+
+def test_requests_table_has_serving_latencies(tmp_path, runner):
+    import pyarrow.parquet as pq
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["run", str(SCENARIOS / "modern_chatgpt_equivalent.toml"), "--out",
+                              str(out), "--set", "run.duration_s=120", "--set",
+                              "run.warmup_s=10"])
+    assert res.exit_code == 0, res.output
+    r = pq.read_table(out / "requests.parquet").to_pandas()
+    served = r[~r.cancelled]
+    assert (served.ttft_s > 0).all() and (served.queue_wait_s >= 0).all()
+    multi = served[served.generated_tokens > 1]
+    assert (multi.tpot_s > 0).all()
