@@ -40,8 +40,8 @@ class Exponential:
 
 
 @dataclass(frozen=True)
-class Gamma:
-    """Gamma with a given mean and coefficient of variation (cv = 1 is exponential)."""
+class _MeanCV:
+    """A distribution parameterized by its own mean and coefficient of variation."""
 
     mean: float
     cv: float
@@ -49,6 +49,11 @@ class Gamma:
     @property
     def variance(self) -> float:
         return (self.cv * self.mean) ** 2
+
+
+@dataclass(frozen=True)
+class Gamma(_MeanCV):
+    """Gamma with a given mean and CV (cv = 1 is exponential)."""
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         shape = 1.0 / self.cv**2
@@ -56,15 +61,8 @@ class Gamma:
 
 
 @dataclass(frozen=True)
-class Lognormal:
-    """Lognormal parameterized by its own mean and coefficient of variation."""
-
-    mean: float
-    cv: float
-
-    @property
-    def variance(self) -> float:
-        return (self.cv * self.mean) ** 2
+class Lognormal(_MeanCV):
+    """Lognormal with a given mean and CV."""
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         sigma2 = math.log1p(self.cv**2)
