@@ -90,11 +90,6 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def _is_llm_trace(s) -> bool:
-    from sim.pipeline import DirectLLM, architecture
-    return isinstance(architecture(s.architecture, s.workload), DirectLLM)
-
-
 def _stability(s, waiting, unfinished: float) -> bool:
     """Unstable: more than 1% of the window's queries unfinished after the drain, or the LLM
     queue growing through the window (last quarter well above the first)."""
@@ -107,8 +102,10 @@ def _stability(s, waiting, unfinished: float) -> bool:
     return not last > 3 * first + s.llm.max_batch * s.llm.replicas
 
 
-def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, retrieval,
-              end: float) -> dict:
+def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Table, pool,
+              retrieval, end: float) -> dict:
+    """`arch` is the architecture that ran: the scenario's, or `llm_trace` when an LLM request
+    trace drove the pool directly (no cache keys, so no cache bound)."""
     w0, w1 = s.run.warmup_s, s.run.duration_s
     window = w1 - w0
     arrival = queries["arrival"].to_numpy()
@@ -144,7 +141,7 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
     revenue = s.economics.revenue_per_query
     return {
         "scenario": s.name,
-        "architecture": "llm_trace" if _is_llm_trace(s) else s.architecture.kind,
+        "architecture": arch,
         "seed": s.run.seed,
         "model": s.llm.model,
         "hardware": s.llm.hardware,
@@ -164,7 +161,7 @@ def summarize(s, model, hardware, queries: pa.Table, requests: pa.Table, pool, r
         "cache_hit_rate": float(queries["cache_hit"].to_numpy()[measured].mean())
         if n_meas else None,
         "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys))
-        if len(keys) and not _is_llm_trace(s) else None,
+        if len(keys) and arch != "llm_trace" else None,
         "latency_mean_s": _mean(latency),
         "latency_p50_s": _percentile(latency, 50),
         "latency_p95_s": _percentile(latency, 95),

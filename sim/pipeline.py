@@ -36,6 +36,7 @@ class ChatGPTEquivalent:
     samples: int
     retrieves = False
     caches = True
+    name = "chatgpt_equivalent"
 
     @property
     def fanout(self) -> int:
@@ -52,6 +53,7 @@ class TwoStage:
     k: int
     retrieves = True
     caches = True
+    name = "two_stage"
 
     @property
     def fanout(self) -> int:
@@ -69,6 +71,7 @@ class DirectLLM:
     fanout = 1
     retrieves = False
     caches = False
+    name = "llm_trace"
 
     def prompts(self, q: Query) -> list[int]:
         return [q.query_tokens]
