@@ -14,6 +14,7 @@ so a scheduler can price many iterations at once. Schedulers never compute FLOPs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -45,7 +46,7 @@ class ArticleStep:
         return 2.0 * self.model.params / (self.hardware.peak_flops * self.tp * self.mfu)
 
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
-        return (np.asarray(prefill_tokens) + np.asarray(decode_seqs)) * self.seconds_per_token
+        return (prefill_tokens + decode_seqs) * self.seconds_per_token
 
 
 @dataclass(frozen=True)
@@ -67,42 +68,70 @@ class RooflineStep:
     bytes_per_param: float = 2.0
     kv_bytes_per_element: float = 2.0
 
-    def _attention_flops_per_pair(self) -> float:
+    # Every term is linear in the iteration's counts, so the coefficients are computed once
+    # and the same arithmetic serves scalars (one iteration) and numpy arrays (many).
+
+    @cached_property
+    def _flops_per_token(self) -> float:
+        return 2.0 * self.model.params
+
+    @cached_property
+    def _flops_per_pair(self) -> float:
         m = self.model
         return 4.0 * m.layers * m.heads * m.head_dim
 
+    @cached_property
+    def _kv_bytes(self) -> float:
+        return self.model.kv_bytes_per_token(self.kv_bytes_per_element)
+
+    @cached_property
+    def _weight_bytes(self) -> float:
+        return self.model.weight_bytes(self.bytes_per_param)
+
+    @cached_property
+    def _flop_rate(self) -> float:
+        return self.hardware.peak_flops * self.tp * self.eta_flops
+
+    @cached_property
+    def _byte_rate(self) -> float:
+        return self.hardware.hbm_bytes_per_s * self.tp * self.eta_bw
+
+    @cached_property
+    def _comm(self) -> tuple[float, float]:
+        """(fixed seconds, seconds per token) of the all-reduces, two per layer."""
+        if self.tp == 1:
+            return 0.0, 0.0
+        count = 2 * self.model.layers
+        per_token = self.model.d_model * 2.0 * 2.0 * (self.tp - 1) / self.tp
+        return count * self.link_latency_s, count * per_token / self.link_bytes_per_s
+
     def flops(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
-        tokens = np.asarray(prefill_tokens) + np.asarray(decode_seqs)
-        pairs = np.asarray(prefill_attn) + np.asarray(decode_context)
-        return useful_flops(self.model, tokens) + self._attention_flops_per_pair() * pairs
+        return (self._flops_per_token * (prefill_tokens + decode_seqs)
+                + self._flops_per_pair * (prefill_attn + decode_context))
 
     def bytes_moved(self, prefill_tokens, decode_seqs, decode_context):
-        kv = self.model.kv_bytes_per_token(self.kv_bytes_per_element)
-        weights = self.model.weight_bytes(self.bytes_per_param)
-        new_kv = (np.asarray(prefill_tokens) + np.asarray(decode_seqs)) * kv
-        return weights + np.asarray(decode_context) * kv + new_kv
+        """Weights once, the KV cache read, and the new tokens' KV written."""
+        return self._weight_bytes + self._kv_bytes * (decode_context + prefill_tokens
+                                                      + decode_seqs)
 
     def communication_time(self, tokens):
-        if self.tp == 1:
-            return np.zeros_like(np.asarray(tokens, dtype=float))
-        per_layer = 2  # all-reduces per layer (attention and MLP outputs)
-        count = per_layer * self.model.layers
-        payload = np.asarray(tokens) * self.model.d_model * 2.0 * 2.0 * (self.tp - 1) / self.tp
-        return count * (self.link_latency_s + payload / self.link_bytes_per_s)
+        fixed, per_token = self._comm
+        return fixed + per_token * tokens if fixed else 0.0 * tokens
 
     def compute_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
-        f = self.flops(prefill_tokens, prefill_attn, decode_seqs, decode_context)
-        return f / (self.hardware.peak_flops * self.tp * self.eta_flops)
+        return self.flops(prefill_tokens, prefill_attn, decode_seqs,
+                          decode_context) / self._flop_rate
 
     def memory_time(self, prefill_tokens, decode_seqs, decode_context):
-        b = self.bytes_moved(prefill_tokens, decode_seqs, decode_context)
-        return b / (self.hardware.hbm_bytes_per_s * self.tp * self.eta_bw)
+        return self.bytes_moved(prefill_tokens, decode_seqs, decode_context) / self._byte_rate
 
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
         memory = self.memory_time(prefill_tokens, decode_seqs, decode_context)
-        tokens = np.asarray(prefill_tokens) + np.asarray(decode_seqs)
-        return np.maximum(compute, memory) + self.overhead_s + self.communication_time(tokens)
+        longer = np.maximum(compute, memory) if isinstance(compute, np.ndarray) or \
+            isinstance(memory, np.ndarray) else max(compute, memory)
+        comm = self.communication_time(prefill_tokens + decode_seqs)
+        return longer + self.overhead_s + comm
 
     def bound(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> str:
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
