@@ -10,6 +10,7 @@ from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
 from cli.run_cmd import run_command
+from cli.size_cmd import size_command
 from cli.step_cmd import step_command
 from cli.trace_cmd import app as trace_app
 
@@ -30,3 +31,4 @@ app.command("run")(run_command)
 app.command("compare")(compare_command)
 app.command("step")(step_command)
 app.add_typer(trace_app, name="trace")
+app.command("size")(size_command)

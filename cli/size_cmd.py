@@ -1,0 +1,71 @@
+"""`searchsim size`: the cheapest fleet that meets a latency target at a scenario's load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from cli.common import clean_errors, console, print_json, table
+from sim import config, sizing
+from sim.errors import Problem, SearchsimError
+
+
+def _ints(name: str, text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SearchsimError(Problem(name, text, "positive integers, comma-separated"))
+    return values
+
+
+def _range(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise SearchsimError(Problem("--replicas", text, "LOW:HIGH, e.g. 1:32")) from None
+    return lo, hi
+
+
+@clean_errors
+def size_command(
+    scenario: Path = typer.Argument(..., help="Scenario whose load and limits to meet."),
+    target: float = typer.Option(0.99, help="SLO attainment to reach (share within slo_s)."),
+    replicas: str = typer.Option("1:32", help="Replica counts to search, LOW:HIGH."),
+    hardware: str = typer.Option(None, help="Accelerators to try (default: the scenario's)."),
+    max_batch: str = typer.Option(None, help="Batch sizes to try (default: the scenario's)."),
+    tp: str = typer.Option(None, help="Tensor-parallel degrees to try, e.g. 4,8 (default: "
+                                      "the scenario's; with --hardware, every power of two "
+                                      "from the smallest that fits up to 8)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
+    jobs: int = typer.Option(min(4, os.cpu_count() or 1), help="Parallel processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Bisect the replica count per candidate; rank candidates by provisioned cost/query."""
+    s = config.load(scenario, overrides)
+    hw = hardware.split(",") if hardware else [s.llm.hardware]
+    batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
+    lo, hi = _range(replicas)
+    tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
+    rows = sizing.size(s, sizing.candidates(s, hw, batches, tps), lo, hi, target, jobs)
+    if as_json:
+        print_json(rows)
+        return
+    out = []
+    for i, r in enumerate(rows):
+        c, res = r["candidate"], r["result"]
+        cells = [c["hardware"], str(c["tp"]), str(c["max_batch"])]
+        if res is None:
+            out.append(cells + [f"> {hi}", "-", "-", "-", "not met", ""])
+            continue
+        out.append(cells + [str(r["replicas"]), str(r["accelerators"]),
+                            f"{res['slo_attainment']:.1%}", f"{res['latency_p99_s']:.3g}",
+                            f"${res['cost_per_query_provisioned']:.4g}",
+                            "cheapest" if i == 0 else ""])
+    console.print(table(f"{s.name}: fewest replicas meeting {target:.1%} within "
+                        f"{s.limits.slo_s:g} s at {s.workload.rate_qps:g} queries/s",
+                        ["hardware", "tp", "max batch", "replicas", "accelerators",
+                         "SLO attainment", "p99 (s)", "cost/query", ""], out))

@@ -1,0 +1,58 @@
+"""Fleet sizing: the smallest passing fleet really is the smallest, and ranking is by cost."""
+
+import json
+
+import pytest
+
+from cli.main import app
+from sim import config, sizing
+from sim.errors import SearchsimError
+
+BASE = {
+    "run": {"duration_s": 300.0, "warmup_s": 30.0, "drain_s": 60.0},
+    "workload": {"rate_qps": 6.0, "query_tokens": {"dist": "fixed", "value": 200},
+                 "response_tokens": {"dist": "lognormal", "mean": 60, "cv": 0.5}},
+    "llm": {"model": "llama2_7b", "hardware": "h100", "tp": 1, "replicas": 1,
+            "batching": "continuous", "max_batch": 4, "step_model": "roofline"},
+    "architecture": {"kind": "chatgpt_equivalent", "samples": 2},
+    "limits": {"slo_s": 2.0},
+    "economics": {"price": "lambda-on-demand"},
+}
+
+
+def test_smallest_fleet_is_the_boundary():
+    s = config.from_dict(BASE)
+    cands = sizing.candidates(s, ["h100"], [4], [1])
+    (row,) = sizing.size(s, cands, 1, 12, 0.95)
+    r = row["replicas"]
+    assert r is not None and r > 1
+    assert sizing.probe(s, cands[0], r).meets(0.95)
+    assert not sizing.probe(s, cands[0], r - 1).meets(0.95)
+    assert row["accelerators"] == r
+    assert [p["replicas"] for p in row["probes"]] == sorted(p["replicas"] for p in row["probes"])
+
+
+def test_candidates_ranked_by_cost_and_tp_options():
+    assert sizing.tp_options("llama3_70b", "h100", 2.0) == [2, 4, 8]
+    assert sizing.smallest_tp("gpt3_175b", "a100_40gb", 2.0) == 16
+    s = config.from_dict(BASE)
+    rows = sizing.size(s, sizing.candidates(s, ["h100", "l4"], [4], [1]), 1, 16, 0.9, jobs=2)
+    costs = [r["result"]["cost_per_query_provisioned"] for r in rows if r["result"]]
+    assert costs == sorted(costs) and len(rows) == 2
+
+
+def test_bad_sizing_arguments(runner, tmp_path):
+    s = config.from_dict(BASE)
+    with pytest.raises(SearchsimError):
+        sizing.size(s, sizing.candidates(s, ["h100"], [4], [1]), 5, 2, 0.9)
+    with pytest.raises(SearchsimError):
+        sizing.size(s, sizing.candidates(s, ["h100"], [4], [1]), 1, 2, 1.5)
+    path = tmp_path / "s.toml"
+    from sim import tomlwrite
+    path.write_text(tomlwrite.dumps(config.to_dict(s)))
+    res = runner.invoke(app, ["size", str(path), "--replicas", "x"])
+    assert res.exit_code == 2 and res.stderr == "error: --replicas: got 'x', expected " \
+                                                "LOW:HIGH, e.g. 1:32\n"
+    res = runner.invoke(app, ["size", str(path), "--replicas", "1:4", "--jobs", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["candidate"]["hardware"] == "h100"
