@@ -94,12 +94,27 @@ def _searchsim(*args, env=None, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def _wait_for_cpu(proc, seconds: float, limit: float = 60.0) -> None:
+    """Wait until the child has used `seconds` of CPU (Linux /proc), or `limit` wall-seconds."""
+    stat = Path(f"/proc/{proc.pid}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+    start = time.monotonic()
+    while time.monotonic() - start < limit and proc.poll() is None:
+        if not stat.exists():
+            time.sleep(seconds + 2)
+            return
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / tick >= seconds:
+            return
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_leaves_no_result(tmp_path, sig):
     out = tmp_path / "run"
     proc = _searchsim("run", str(SCENARIOS / "two_stage.toml"), "--set",
                       "run.duration_s=500000", "--out", str(out))
-    time.sleep(4.0)  # well into the simulation (imports and set-up take about a second)
+    _wait_for_cpu(proc, 3.0)  # imports and set-up take about one CPU-second: now simulating
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
