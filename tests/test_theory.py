@@ -6,12 +6,13 @@ from sim.perf import ArticleStep
 from tests.helpers import confidence_interval, measured, replicate
 
 SEEDS = [11, 12, 13, 14, 15]
+MMC_SEEDS = list(range(11, 21))  # at rho = 0.8 one replication's mean wait varies by ~10%
 # a small, fast LLM stage so the retrieval pool is what the test measures
 FAST_LLM = {"model": "llama2_7b", "hardware": "h100", "tp": 1, "replicas": 2, "max_batch": 64,
             "mfu": 0.5}
 
 
-def _mmc(lam=8.0, mean_service=0.4, servers=4, duration=2500.0):
+def _mmc(lam=8.0, mean_service=0.4, servers=4, duration=3000.0):
     return {
         "run": {"duration_s": duration, "warmup_s": 200.0, "drain_s": 100.0},
         "workload": {"rate_qps": lam, "query_tokens": {"dist": "fixed", "value": 8},
@@ -27,7 +28,7 @@ def _mmc(lam=8.0, mean_service=0.4, servers=4, duration=2500.0):
 
 def test_retrieval_is_mmc_mean_wait_and_tail():
     lam, mean_s, c, t = 8.0, 0.4, 4, 0.5
-    stats = replicate(_mmc(lam, mean_s, c), SEEDS,
+    stats = replicate(_mmc(lam, mean_s, c), MMC_SEEDS,
                       lambda r: (measured(r).retrieval_wait_s.mean(),
                                  (measured(r).retrieval_wait_s > t).mean()))
     waits, tails = zip(*stats, strict=True)
