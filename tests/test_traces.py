@@ -178,3 +178,13 @@ def test_trace_inspect_cli(runner, tmp_path):
     assert curve[4] == pytest.approx(0.5)
     res = runner.invoke(app, ["trace", "inspect", str(q)])
     assert res.exit_code == 0 and "LRU hit rate" in res.stdout
+
+
+def test_inspect_plot_with_the_plot_extra(runner, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    q = _write(tmp_path / "q.csv", "timestamp,query_id\n" + "".join(
+        f"{i},{k}\n" for i, k in enumerate([1, 2, 1, 3, 1, 2])))
+    png = tmp_path / "lru.png"
+    res = runner.invoke(app, ["trace", "inspect", str(q), "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
