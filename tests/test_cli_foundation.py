@@ -55,3 +55,11 @@ def test_cost_bad_arguments(runner):
     assert res.exit_code == 2 and "mfu: got 1.5, expected a fraction in (0, 1]" in res.stderr
     res = runner.invoke(app, ["cost", "--price", "-3"])
     assert res.exit_code == 2 and "price: got -3.0" in res.stderr
+
+
+def test_debug_keeps_the_traceback(runner):
+    from sim.errors import SearchsimError
+    res = runner.invoke(app, ["--debug", "cost", "--model", "gpt5"])
+    assert res.exit_code != 0 and isinstance(res.exception, SearchsimError)
+    res = runner.invoke(app, ["cost", "--model", "gpt5"])
+    assert res.exit_code == 2 and not isinstance(res.exception, SearchsimError)

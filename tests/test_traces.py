@@ -188,3 +188,12 @@ def test_inspect_plot_with_the_plot_extra(runner, tmp_path):
     res = runner.invoke(app, ["trace", "inspect", str(q), "--plot", str(png)])
     assert res.exit_code == 0, res.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zipf_fit_recovers_the_exponent():
+    rng = np.random.default_rng(3)
+    from sim.workload import QueryKeys
+    keys = QueryKeys(100_000, 1.0, 0.0, rng).sample(200_000)
+    _, counts = np.unique(keys, return_counts=True)
+    fit = stats.zipf_fit(counts)
+    assert fit["alpha"] == pytest.approx(1.0, abs=0.08) and fit["r2"] > 0.95
