@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.perf import useful_flops
+from sim.perf import prefill_pairs, useful_flops
 from sim.records import group_sum
 
 SECONDS_PER_HOUR = 3600.0
@@ -90,6 +90,30 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
+def capacity_qps(s, pool, requests: pa.Table, queries: int) -> float | None:
+    """Queries per second the fleet serves with every replica running full batches: the
+    step-time model prices a request of the window's mean prompt and output at batch
+    B = min(max_batch, the requests whose whole context fits the KV cache). Under the article
+    model this is exactly accelerators / busy accelerator-seconds per query."""
+    if queries == 0 or requests.num_rows == 0:
+        return None
+    prompt = float(np.mean(requests["prompt_tokens"].to_numpy()))
+    output = float(np.mean(requests["output_tokens"].to_numpy()))
+    batch = s.llm.max_batch
+    kv = pool.replicas[0].capacity
+    if kv:
+        batch = max(1, min(batch, int(kv // (prompt + output))))
+    step = pool.replicas[0].step
+    prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
+    steps = max(1, round(output))
+    context = batch * (prompt + np.arange(steps))
+    decode = float(np.sum(np.broadcast_to(step.iteration_time(0, 0, batch, context),
+                                          (steps,)))) * output / steps
+    per_request = (prefill + decode) / batch  # replica-seconds
+    per_query = per_request * requests.num_rows / queries
+    return s.llm.replicas / per_query
+
+
 def _stability(s, waiting, unfinished: float) -> bool:
     """Unstable: more than 1% of the window's queries unfinished after the drain, or the LLM
     queue growing through the window (last quarter well above the first)."""
@@ -127,8 +151,8 @@ def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Tab
     mfu_busy = float(useful_flops(model, req_tokens.sum()) / (busy_total * hardware.peak_flops)
                      ) if busy_total > 0 else None
     accel_meas = float(accel[measured].sum())
-    per_query_accel = accel_meas / n_done if n_done else 0.0
-    sustainable = chips / per_query_accel if per_query_accel > 0 else None
+    req_q = requests["query_id"].to_numpy()
+    sustainable = capacity_qps(s, pool, requests.filter(pa.array(measured[req_q])), n_meas)
     offered = n_meas / window
     unfinished = 1 - n_done / n_meas if n_meas else 0.0
     stable = _stability(s, pool.levels.waiting, unfinished)
@@ -136,7 +160,6 @@ def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Tab
     cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
     running_int = pool.levels.running.integral(w0, w1)
     busy_replica_s = pool.levels.busy_chips.integral(w0, w1) / s.llm.tp
-    req_q = requests["query_id"].to_numpy()
     keys = queries["key"].to_numpy()
     revenue = s.economics.revenue_per_query
     return {

@@ -35,6 +35,13 @@ def test_busy_cost_equals_the_article_framework(two_stage):
     assert summ["mfu_while_busy"] == pytest.approx(0.213)
 
 
+def test_capacity_under_the_article_model_is_chips_over_busy_seconds(two_stage):
+    summ = two_stage.summary
+    busy_per_query = summ["accelerator_seconds"] / summ["completed"]
+    assert summ["sustainable_qps"] == pytest.approx(summ["accelerators"] / busy_per_query,
+                                                    rel=0.01)
+
+
 def test_conservation(two_stage):
     q, r, ts, summ = two_stage.queries, two_stage.requests, two_stage.timeseries, \
         two_stage.summary
