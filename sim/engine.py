@@ -78,7 +78,7 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results
         (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
     queries = queries.append_column(
         "cost_busy", pa.array(queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / 3600))
-    summary = metrics.summarize(s, arch.name, model, hardware, queries, requests, pool,
+    summary = metrics.summarize(s, arch, model, hardware, queries, requests, pool,
                                 retrieval, env.now)
     levels = {"llm": (pool.levels.busy_chips, pool.levels.waiting, pool.levels.running),
               "retrieval": (retrieval.busy, retrieval.queue, retrieval.busy)}

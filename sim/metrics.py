@@ -90,12 +90,12 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def capacity_qps(s, pool, requests: pa.Table, queries: int) -> float | None:
+def capacity_qps(s, pool, requests: pa.Table, requests_per_query: float) -> float | None:
     """Queries per second the fleet serves with every replica running full batches: the
     step-time model prices a request of the window's mean prompt and output at batch
     B = min(max_batch, the requests whose whole context fits the KV cache). Under the article
     model this is exactly accelerators / busy accelerator-seconds per query."""
-    if queries == 0 or requests.num_rows == 0:
+    if requests_per_query == 0 or requests.num_rows == 0:
         return None
     prompt = float(np.mean(requests["prompt_tokens"].to_numpy()))
     output = float(np.mean(requests["output_tokens"].to_numpy()))
@@ -110,8 +110,7 @@ def capacity_qps(s, pool, requests: pa.Table, queries: int) -> float | None:
     decode = float(np.sum(np.broadcast_to(step.iteration_time(0, 0, batch, context),
                                           (steps,)))) * output / steps
     per_request = (prefill + decode) / batch  # replica-seconds
-    per_query = per_request * requests.num_rows / queries
-    return s.llm.replicas / per_query
+    return s.llm.replicas / (per_request * requests_per_query)
 
 
 def _stability(s, waiting, unfinished: float) -> bool:
@@ -126,7 +125,7 @@ def _stability(s, waiting, unfinished: float) -> bool:
     return not last > 3 * first + s.llm.max_batch * s.llm.replicas
 
 
-def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Table, pool,
+def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, pool,
               retrieval, end: float) -> dict:
     """`arch` is the architecture that ran: the scenario's, or `llm_trace` when an LLM request
     trace drove the pool directly (no cache keys, so no cache bound)."""
@@ -152,7 +151,11 @@ def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Tab
                      ) if busy_total > 0 else None
     accel_meas = float(accel[measured].sum())
     req_q = requests["query_id"].to_numpy()
-    sustainable = capacity_qps(s, pool, requests.filter(pa.array(measured[req_q])), n_meas)
+    hit_rate = float(queries["cache_hit"].to_numpy()[measured].mean()) if n_meas else 0.0
+    # requests per arriving query, from the cache decision at arrival: counting finished
+    # requests instead would understate it in overload, when misses are left unfinished
+    sustainable = capacity_qps(s, pool, requests.filter(pa.array(measured[req_q])),
+                               arch.fanout * (1 - hit_rate))
     offered = n_meas / window
     unfinished = 1 - n_done / n_meas if n_meas else 0.0
     stable = _stability(s, pool.levels.waiting, unfinished)
@@ -164,7 +167,7 @@ def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Tab
     revenue = s.economics.revenue_per_query
     return {
         "scenario": s.name,
-        "architecture": arch,
+        "architecture": arch.name,
         "seed": s.run.seed,
         "model": s.llm.model,
         "hardware": s.llm.hardware,
@@ -181,10 +184,9 @@ def summarize(s, arch: str, model, hardware, queries: pa.Table, requests: pa.Tab
         "offered_qps": offered,
         "sustainable_qps": sustainable,
         "stable": bool(stable),
-        "cache_hit_rate": float(queries["cache_hit"].to_numpy()[measured].mean())
-        if n_meas else None,
+        "cache_hit_rate": hit_rate if n_meas else None,
         "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys))
-        if len(keys) and arch != "llm_trace" else None,
+        if len(keys) and arch.caches else None,
         "latency_mean_s": _mean(latency),
         "latency_p50_s": _percentile(latency, 50),
         "latency_p95_s": _percentile(latency, 95),
