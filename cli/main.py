@@ -12,6 +12,7 @@ from cli.paper_cmd import paper_command
 from cli.run_cmd import run_command
 from cli.size_cmd import size_command
 from cli.step_cmd import step_command
+from cli.sweep_cmd import sweep_command
 from cli.trace_cmd import app as trace_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,3 +33,4 @@ app.command("compare")(compare_command)
 app.command("step")(step_command)
 app.add_typer(trace_app, name="trace")
 app.command("size")(size_command)
+app.command("sweep")(sweep_command)

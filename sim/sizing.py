@@ -11,11 +11,11 @@ parallel on a process pool.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 from sim import catalog, config, engine
 from sim.errors import Problem, SearchsimError
+from sim.parallel import map_jobs
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,6 @@ def size(s: config.Scenario, cands: list[Candidate], lo: int, hi: int, target: f
         raise SearchsimError(Problem("target", target, "a fraction in (0, 1]"))
     for c in cands:  # refuse a candidate that cannot exist before any process starts
         candidate_scenario(s, c, lo)
-    work = [(s, c, lo, hi, target) for c in cands]
-    if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            rows = list(pool.map(_job, work))
-    else:
-        rows = [_job(w) for w in work]
+    rows = map_jobs(_job, [(s, c, lo, hi, target) for c in cands], jobs)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))

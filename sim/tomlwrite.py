@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 
-def _scalar(v) -> str:
+def value(v) -> str:
+    """One value as TOML text."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
@@ -17,9 +18,9 @@ def _scalar(v) -> str:
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_scalar(x) for x in v) + "]"
+        return "[" + ", ".join(value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_scalar(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
 
@@ -34,7 +35,7 @@ def dumps(doc: dict, prefix: str = "") -> str:
         if isinstance(v, dict) and (not prefix or _is_table(v)):
             tables.append((k, v))
         else:
-            lines.append(f"{k} = {_scalar(v)}")
+            lines.append(f"{k} = {value(v)}")
     out = "\n".join(lines)
     for k, v in tables:
         name = f"{prefix}.{k}" if prefix else k

@@ -1,0 +1,63 @@
+"""`searchsim sweep`: one scenario over a grid of values, summaries side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import typer
+
+from cli.common import clean_errors, console, print_json, table
+from cli.summary_view import show
+from sim import sweep
+from sim.errors import Problem, SearchsimError
+
+COLUMNS = [("offered_qps", "offered q/s", ""), ("stable", "stable", ""),
+           ("latency_p50_s", "p50 (s)", "s"), ("latency_p99_s", "p99 (s)", "s"),
+           ("slo_attainment", "SLO", "fraction"), ("accelerator_utilization", "util", "fraction"),
+           ("mfu", "MFU", "fraction"), ("cost_per_query_provisioned", "cost/query", "$"),
+           ("revenue_share", "cost/revenue", "fraction")]
+
+
+def _csv(rows: list[dict]) -> str:
+    params = list(rows[0]["params"])
+    keys = list(rows[0]["summary"])
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(params + keys)
+    for r in rows:
+        w.writerow([r["params"][k] for k in params] + [r["summary"][k] for k in keys])
+    return out.getvalue()
+
+
+@clean_errors
+def sweep_command(
+    scenario: Path = typer.Argument(..., help="Scenario to vary."),
+    vary: list[str] = typer.Option(..., "--vary", help="section.key=v1,v2,... (repeatable: "
+                                                       "the grid is their product)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override for every point."),
+    jobs: int = typer.Option(min(4, os.cpu_count() or 1), help="Parallel processes."),
+    out: Path = typer.Option(None, "--out", help="Also write every summary as CSV."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing CSV."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run a scenario at every point of a grid (process pool); one row per point."""
+    if out is not None and out.exists() and not force:
+        raise SearchsimError(Problem("--out", str(out), "a new file (or pass --force)"))
+    points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
+    rows = sweep.run(points, jobs)
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.partial")
+        tmp.write_text(_csv(rows), encoding="utf-8")
+        tmp.replace(out)
+    if as_json:
+        print_json(rows)
+        return
+    params = list(rows[0]["params"])
+    console.print(table(f"sweep of {scenario.stem} ({len(rows)} points)",
+                        params + [label for _, label, _ in COLUMNS],
+                        [[str(r["params"][p]) for p in params] +
+                         [show(k, r["summary"][k], unit, r["summary"]["stable"])
+                          for k, _, unit in COLUMNS] for r in rows]))
