@@ -9,6 +9,7 @@ from cli.common import DEBUG, stop_on_sigterm
 from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.paper_cmd import paper_command
+from cli.report_cmd import report_command
 from cli.run_cmd import run_command
 from cli.size_cmd import size_command
 from cli.step_cmd import step_command
@@ -34,3 +35,4 @@ app.command("step")(step_command)
 app.add_typer(trace_app, name="trace")
 app.command("size")(size_command)
 app.command("sweep")(sweep_command)
+app.command("report")(report_command)

@@ -80,8 +80,9 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results
         "cost_busy", pa.array(queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / 3600))
     summary = metrics.summarize(s, arch, model, hardware, queries, requests, pool,
                                 retrieval, env.now)
-    levels = {"llm": (pool.levels.busy_chips, pool.levels.waiting, pool.levels.running),
-              "retrieval": (retrieval.busy, retrieval.queue, retrieval.busy)}
+    levels = {"llm": (pool.levels.busy_chips, pool.levels.waiting, pool.levels.running)}
+    if arch.retrieves:
+        levels["retrieval"] = (retrieval.busy, retrieval.queue, retrieval.busy)
     capacity = {"llm": pool.chips, "retrieval": s.retrieval.servers}
     ts = metrics.timeseries(levels, capacity, env.now, s.run.interval_s)
     return Results(s, summary, queries, requests, ts)

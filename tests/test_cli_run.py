@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from cli.main import app
 from tests.conftest import SCENARIOS
 
@@ -85,3 +87,17 @@ def test_requests_table_has_serving_latencies(tmp_path, runner):
     assert (served.ttft_s > 0).all() and (served.queue_wait_s >= 0).all()
     multi = served[served.generated_tokens > 1]
     assert (multi.tpot_s > 0).all()
+
+
+def test_report_of_a_run_directory(runner, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["run", str(SCENARIOS / "two_stage.toml"), "--out", str(out),
+                              *SHORT])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    text = (out / "report.html").read_text()
+    assert text.count("data:image/png;base64,") == 3 and "cost_per_query_busy" in text
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "expected a finished run (missing summary.json" in res.stderr
