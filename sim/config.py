@@ -69,6 +69,8 @@ class Run(_Section):
     drain_s: float = Field(600.0, ge=0)  # after arrivals stop, how long in-flight work may finish
     seed: int = Field(1, ge=0)
     interval_s: float = Field(60.0, gt=0)  # time-series bin width
+    shards: int = Field(1, ge=1)  # split traffic by query hash into independent shards
+    jobs: int = Field(1, ge=1)  # processes running shards at once (results do not depend on it)
 
     @model_validator(mode="after")
     def _warmup_before_end(self):

@@ -15,6 +15,7 @@ from sim.distributions import Buffered
 from sim.pipeline import Pipeline, architecture
 from sim.records import Recorder
 from sim.rng import streams
+from sim.snapshot import Snapshot
 from sim.stages.pool import LLMPool
 from sim.stages.retrieval import RetrievalPool
 
@@ -49,18 +50,30 @@ def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
             progress(min(1.0, env.now / end))
 
 
-def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results:
+@dataclass
+class Shard:
+    """What one simulation (a whole scenario, or one shard of it) leaves behind."""
+
+    queries: pa.Table
+    requests: pa.Table
+    snapshot: Snapshot
+
+
+def simulate(s: Scenario, shard: int = 0, shards: int = 1,
+             progress: Callable[[float], None] | None = None) -> Shard:
+    """Run one SimPy environment: the scenario's whole stream, or the queries whose key
+    hashes to `shard` of `shards` (with that shard's share of the fleet)."""
     env = simpy.Environment()
-    rngs = streams(s.run.seed)
+    rngs = streams(s.run.seed, shard if shards > 1 else None)
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     rec = Recorder()
     kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
     pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv)
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]))
-    arch = architecture(s.architecture, s.workload)
-    pipe = Pipeline(env, arch, cache_mod.build(s.cache, rngs["cache"]), s, pool, retrieval,
-                    rec.query)
+    pipe = Pipeline(env, architecture(s.architecture, s.workload),
+                    cache_mod.build(s.cache, rngs["cache"]), s, pool, retrieval, rec.query,
+                    shard=(shard, shards))
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
                               s.workload.one_off_share, rngs["query_ids"])
     dists = {"query": s.workload.query_tokens.build(),
@@ -70,19 +83,33 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results
     env.process(pipe.source(arrivals, keys, dists, rngs))
     _run_clock(env, pipe, s, progress)
     rec.in_flight(pipe.pending.values())
-    requests = metrics.with_request_latencies(rec.request_table())
-    queries = metrics.per_query_from_requests(rec.query_table(), requests)
+    return Shard(rec.query_table(), rec.request_table(), Snapshot.of(pool, retrieval, env.now))
+
+
+def finish(s: Scenario, part: Shard) -> Results:
+    """Tables and summary from a finished simulation (or from merged shards)."""
+    model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
+    arch = architecture(s.architecture, s.workload)
+    requests = metrics.with_request_latencies(part.requests)
+    queries = metrics.per_query_from_requests(part.queries, requests)
     queries = metrics.slo_column(queries, s.limits.slo_s)
     arrival = queries["arrival"].to_numpy()
     queries = queries.append_column("in_window", pa.array(
         (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
     queries = queries.append_column(
         "cost_busy", pa.array(queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / 3600))
-    summary = metrics.summarize(s, arch, model, hardware, queries, requests, pool,
-                                retrieval, env.now)
-    levels = {"llm": (pool.levels.busy_chips, pool.levels.waiting, pool.levels.running)}
+    snap = part.snapshot
+    summary = metrics.summarize(s, arch, model, hardware, queries, requests, snap)
+    levels = {"llm": (snap.busy_chips, snap.waiting, snap.running)}
     if arch.retrieves:
-        levels["retrieval"] = (retrieval.busy, retrieval.queue, retrieval.busy)
-    capacity = {"llm": pool.chips, "retrieval": s.retrieval.servers}
-    ts = metrics.timeseries(levels, capacity, env.now, s.run.interval_s)
+        levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy)
+    capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
+    ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
     return Results(s, summary, queries, requests, ts)
+
+
+def run(s: Scenario, progress: Callable[[float], None] | None = None) -> Results:
+    if s.run.shards > 1:
+        from sim.shards import run_sharded
+        return run_sharded(s, progress)
+    return finish(s, simulate(s, progress=progress))

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sim import catalog, perf
 from sim.perf import prefill_pairs, useful_flops
 from sim.records import group_sum
 
@@ -33,10 +34,16 @@ def with_request_latencies(requests: pa.Table) -> pa.Table:
     return requests
 
 
+def rows_of(queries: pa.Table, query_ids: np.ndarray) -> np.ndarray:
+    """Row positions of query ids in a table sorted by id (ids need not be dense: a shard
+    holds a subset of the stream's arrival indices)."""
+    return np.searchsorted(queries["query_id"].to_numpy(), query_ids)
+
+
 def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
     """Add each query's request aggregates: accelerator-seconds, tokens, waits, responses."""
     n = queries.num_rows
-    qid = requests["query_id"].to_numpy()
+    qid = rows_of(queries, requests["query_id"].to_numpy())
     started = requests["started"].to_numpy()
     submitted = requests["submitted"].to_numpy()
     finished = requests["finished"].to_numpy()
@@ -90,7 +97,7 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def capacity_qps(s, pool, requests: pa.Table, requests_per_query: float) -> float | None:
+def capacity_qps(s, snap, requests: pa.Table, requests_per_query: float) -> float | None:
     """Queries per second the fleet serves with every replica running full batches: the
     step-time model prices a request of the window's mean prompt and output at batch
     B = min(max_batch, the requests whose whole context fits the KV cache). Under the article
@@ -100,10 +107,10 @@ def capacity_qps(s, pool, requests: pa.Table, requests_per_query: float) -> floa
     prompt = float(np.mean(requests["prompt_tokens"].to_numpy()))
     output = float(np.mean(requests["output_tokens"].to_numpy()))
     batch = s.llm.max_batch
-    kv = pool.replicas[0].capacity
+    kv = snap.replicas[0].capacity
     if kv:
         batch = max(1, min(batch, int(kv // (prompt + output))))
-    step = pool.replicas[0].step
+    step = perf.build(s.llm, catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware))
     prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
     steps = max(1, round(output))
     context = batch * (prompt + np.arange(steps))
@@ -125,8 +132,7 @@ def _stability(s, waiting, unfinished: float) -> bool:
     return not last > 3 * first + s.llm.max_batch * s.llm.replicas
 
 
-def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, pool,
-              retrieval, end: float) -> dict:
+def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, snap) -> dict:
     """`arch` is the architecture that ran: the scenario's, or `llm_trace` when an LLM request
     trace drove the pool directly (no cache keys, so no cache bound)."""
     w0, w1 = s.run.warmup_s, s.run.duration_s
@@ -144,25 +150,25 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, p
     retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour if \
         s.architecture.kind == "two_stage" else 0.0
     fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
-    utilization = pool.levels.busy_chips.integral(w0, w1) / (chips * window)
+    utilization = snap.busy_chips.integral(w0, w1) / (chips * window)
     req_tokens = requests["prefilled_tokens"].to_numpy() + requests["generated_tokens"].to_numpy()
     busy_total = float(requests["accelerator_s"].to_numpy().sum())
     mfu_busy = float(useful_flops(model, req_tokens.sum()) / (busy_total * hardware.peak_flops)
                      ) if busy_total > 0 else None
     accel_meas = float(accel[measured].sum())
-    req_q = requests["query_id"].to_numpy()
+    req_q = rows_of(queries, requests["query_id"].to_numpy())
     hit_rate = float(queries["cache_hit"].to_numpy()[measured].mean()) if n_meas else 0.0
     # requests per arriving query, from the cache decision at arrival: counting finished
     # requests instead would understate it in overload, when misses are left unfinished
-    sustainable = capacity_qps(s, pool, requests.filter(pa.array(measured[req_q])),
+    sustainable = capacity_qps(s, snap, requests.filter(pa.array(measured[req_q])),
                                arch.fanout * (1 - hit_rate))
     offered = n_meas / window
     unfinished = 1 - n_done / n_meas if n_meas else 0.0
-    stable = _stability(s, pool.levels.waiting, unfinished)
+    stable = _stability(s, snap.waiting, unfinished)
     cost_prov = fleet_usd_h * window / SECONDS_PER_HOUR / n_done if n_done else None
     cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
-    running_int = pool.levels.running.integral(w0, w1)
-    busy_replica_s = pool.levels.busy_chips.integral(w0, w1) / s.llm.tp
+    running_int = snap.running.integral(w0, w1)
+    busy_replica_s = snap.busy_chips.integral(w0, w1) / s.llm.tp
     keys = queries["key"].to_numpy()
     revenue = s.economics.revenue_per_query
     return {
@@ -176,7 +182,7 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, p
         "accelerators": chips,
         "duration_s": w1,
         "warmup_s": w0,
-        "simulated_s": end,
+        "simulated_s": snap.end,
         "queries": int(len(arrival)),
         "measured_queries": n_meas,
         "completed": n_done,
@@ -213,12 +219,13 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, p
         "revenue_share_busy": cost_busy / revenue if cost_busy is not None else None,
         "tokens_in": int(queries["tokens_in"].to_numpy()[measured].sum()),
         "tokens_out": int(queries["tokens_out"].to_numpy()[measured].sum()),
-        "retrieval_utilization": retrieval.busy.integral(w0, w1) / (s.retrieval.servers * window),
-        **_serving(requests, pool),
+        "retrieval_utilization": snap.retrieval_busy.integral(w0, w1) /
+        (s.retrieval.servers * window),
+        **_serving(requests, snap),
     }
 
 
-def _serving(requests: pa.Table, pool) -> dict:
+def _serving(requests: pa.Table, snap) -> dict:
     """Per-request serving figures: time to first token, time per output token, memory."""
     served = ~requests["cancelled"].to_numpy()
     first = requests["first_token"].to_numpy()[served]
@@ -228,20 +235,20 @@ def _serving(requests: pa.Table, pool) -> dict:
     ttft = first - sub
     multi = out > 1
     tpot = (fin - first)[multi] / (out[multi] - 1)
-    caps = [r.capacity for r in pool.replicas if r.capacity]
+    caps = [r.capacity for r in snap.replicas if r.capacity]
     return {
         "ttft_p50_s": _percentile(ttft, 50),
         "ttft_p99_s": _percentile(ttft, 99),
         "tpot_mean_s": _mean(tpot),
-        "max_batch_seen": max(r.batch_peak for r in pool.replicas),
+        "max_batch_seen": max(r.batch_peak for r in snap.replicas),
         "kv_capacity_tokens": min(caps) if caps else None,
-        "kv_peak_fraction": max(r.kv_peak / r.capacity for r in pool.replicas)
+        "kv_peak_fraction": max(r.kv_peak / r.capacity for r in snap.replicas)
         if caps else None,
-        "preemptions": pool.levels.preemptions,
-        "refusals": pool.levels.refusals,
+        "preemptions": snap.preemptions,
+        "refusals": snap.refusals,
         "cancelled_requests": int((~served).sum()),
-        "llm_requests_submitted": pool.submitted,
-        "llm_requests_unfinished": sum(r.outstanding for r in pool.replicas),
+        "llm_requests_submitted": snap.submitted,
+        "llm_requests_unfinished": sum(r.outstanding for r in snap.replicas),
     }
 
 

@@ -38,3 +38,16 @@ class Level:
 
     def bin_means(self, edges: np.ndarray) -> np.ndarray:
         return np.diff(self.cumulative(edges)) / np.diff(edges)
+
+
+def total(levels: list[Level]) -> Level:
+    """The sum of several levels, as one level (e.g. the busy chips of every shard)."""
+    times = np.unique(np.concatenate([np.asarray(lv._t) for lv in levels]))
+    values = np.zeros(len(times))
+    for lv in levels:
+        t, v = np.asarray(lv._t), np.asarray(lv._v)
+        values += v[np.searchsorted(t, times, side="right") - 1]
+    out = Level(float(values[0]))
+    out._t, out._v = times.tolist(), values.tolist()
+    out.value = float(values[-1])
+    return out

@@ -92,6 +92,17 @@ def _llm_trace(trace) -> bool:
     return resolve(Path(trace.path), trace.format, trace.mapping, trace.time_unit).kind == "llm"
 
 
+def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
+    """A query's shard from its key: a fixed 64-bit mix (splitmix64's finalizer), so the
+    same query always lands on the same shard and its cache, in every run and process."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(keys).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(shards)).astype(np.int64)
+
+
 def _tokens(dist, rng, n: int) -> np.ndarray:
     return np.maximum(1, np.rint(dist.sample(rng, n))).astype(np.int64)
 
@@ -99,9 +110,10 @@ def _tokens(dist, rng, n: int) -> np.ndarray:
 class Pipeline:
     """Holds the stages and runs queries through them; calls `on_query` when each ends."""
 
-    def __init__(self, env, arch, cache, cfg, pool, retrieval, on_query):
+    def __init__(self, env, arch, cache, cfg, pool, retrieval, on_query, shard=(0, 1)):
         self.env, self.arch, self.cache, self.cfg = env, arch, cache, cfg
         self.pool, self.retrieval, self.on_query = pool, retrieval, on_query
+        self.shard, self.shards = shard
         self.pending: dict[int, Query] = {}
         self.arrived = 0
         self.source_done = False
@@ -126,11 +138,15 @@ class Pipeline:
         for chunk in arrivals:
             times = chunk["time"]
             key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
+            mine = shard_of(key, self.shards) == self.shard if self.shards > 1 else None
             for i in range(len(times)):
-                yield env.timeout(times[i] - env.now)
-                q = Query(self.arrived, float(times[i]), int(key[i]), int(qtok[i]),
-                          out[i].tolist(), None if psg is None else psg[i].tolist())
+                qid = self.arrived  # the arrival's index in the whole stream
                 self.arrived += 1
+                if mine is not None and not mine[i]:
+                    continue
+                yield env.timeout(times[i] - env.now)
+                q = Query(qid, float(times[i]), int(key[i]), int(qtok[i]),
+                          out[i].tolist(), None if psg is None else psg[i].tolist())
                 self.pending[q.qid] = q
                 env.process(self.serve(q))
         self.source_done = True

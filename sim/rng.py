@@ -22,7 +22,20 @@ STREAMS = (
 )
 
 
-def streams(seed: int) -> dict[str, np.random.Generator]:
+# Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
+# own, or shards would repeat one another's service times and cache draws.
+PER_SHARD = ("retrieval_service", "cache")
+
+
+def streams(seed: int, shard: int | None = None) -> dict[str, np.random.Generator]:
+    """The scenario's streams. Arrival-side streams are the same in every shard (each shard
+    draws the whole stream and keeps its own queries: common random numbers); with a `shard`,
+    the work-side streams are that shard's own."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children,
-                                                                       strict=True)}
+    out = {name: np.random.default_rng(child) for name, child in zip(STREAMS, children,
+                                                                      strict=True)}
+    if shard is not None:
+        own = np.random.SeedSequence([seed, shard]).spawn(len(PER_SHARD))
+        out.update({name: np.random.default_rng(c) for name, c in zip(PER_SHARD, own,
+                                                                       strict=True)})
+    return out
