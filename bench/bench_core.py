@@ -2,7 +2,10 @@
 wall-second and peak memory. Pass `continuous` to use continuous batching, and optionally
 another bundled scenario and duration.
 
-    .venv/bin/python bench/bench_core.py [static|continuous] [SCENARIO] [DURATION_S]
+    .venv/bin/python bench/bench_core.py [static|continuous] [SCENARIO] [DURATION_S] [SHARDS]
+
+With SHARDS > 1 the run is split into that many shards on as many processes (peak RSS is
+then this process's: the merge, not the shards' workers).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from common import ROOT, report, timed
 from sim import config, engine
 
 
-def main(batching: str = "static", scenario: str = "two_stage", duration: str = "8000") -> None:
+def main(batching: str = "static", scenario: str = "two_stage", duration: str = "8000",
+         shards: str = "1") -> None:
     s = config.load(ROOT / "scenarios" / f"{scenario}.toml",
-                    [f"run.duration_s={duration}", f"llm.batching={batching!r}"])
+                    [f"run.duration_s={duration}", f"llm.batching={batching!r}",
+                     f"run.shards={shards}", f"run.jobs={shards}"])
     res, wall = timed(lambda: engine.run(s))
     n = res.requests.num_rows
-    report(f"{scenario} {batching}", n, wall,
+    label = f"{scenario} {batching}" + (f" {shards} shards" if int(shards) > 1 else "")
+    report(label, n, wall,
            f"(simulated {res.summary['simulated_s']:.0f} s, utilization "
            f"{res.summary['accelerator_utilization']:.1%})")
 
