@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.errors import SearchsimError
+from sim.errors import Problem, SearchsimError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,6 +55,12 @@ def clean_errors(fn):
             fail(["interrupted: stopped cleanly, no result was written"], EXIT_INTERRUPTED)
 
     return wrapper
+
+
+def require_new_file(out, force: bool) -> None:
+    """`--out` may name an existing file only with --force."""
+    if out is not None and out.exists() and not force:
+        raise SearchsimError(Problem("--out", str(out), "a new file (or pass --force)"))
 
 
 def print_json(obj) -> None:

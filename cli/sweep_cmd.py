@@ -9,10 +9,9 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, print_json, table
+from cli.common import clean_errors, console, print_json, require_new_file, table
 from cli.summary_view import show
 from sim import sweep
-from sim.errors import Problem, SearchsimError
 
 COLUMNS = [("offered_qps", "offered q/s", ""), ("stable", "stable", ""),
            ("latency_p50_s", "p50 (s)", "s"), ("latency_p99_s", "p99 (s)", "s"),
@@ -44,8 +43,7 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run a scenario at every point of a grid (process pool); one row per point."""
-    if out is not None and out.exists() and not force:
-        raise SearchsimError(Problem("--out", str(out), "a new file (or pass --force)"))
+    require_new_file(out, force)
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
     rows = sweep.run(points, jobs)
     if out is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, err_console, print_json, table
+from cli.common import clean_errors, console, err_console, print_json, require_new_file, table
 from sim import config
 from sim.errors import Problem, SearchsimError
 from sim.traces import formats, reader, stats, write
@@ -103,8 +103,7 @@ def convert_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
     """Stream a trace into canonical Parquet (time_s, prompt_tokens, output_tokens, key)."""
-    if out.exists() and not force:
-        raise SearchsimError(Problem("--out", str(out), "a new file (or pass --force)"))
+    require_new_file(out, force)
     f = formats.resolve(path, fmt, mapping, time_unit)
     rows = write.convert(path, f, out, sort=sort)
     console.print(f"wrote {rows:,} rows ({f.kind} trace) to {out}")
@@ -119,8 +118,7 @@ def synth_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
     """Write the scenario's synthetic query stream (same seed, same file) for sharing."""
-    if out.exists() and not force:
-        raise SearchsimError(Problem("--out", str(out), "a new file (or pass --force)"))
+    require_new_file(out, force)
     s = config.load(scenario, overrides)
     if s.workload.arrival == "trace":
         raise SearchsimError(Problem("workload.arrival", "trace", "a synthetic process"))

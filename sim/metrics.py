@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sim import catalog, perf
-from sim.perf import prefill_pairs, useful_flops
+from sim.perf import decode_times, prefill_pairs, useful_flops
 from sim.records import group_sum
 
 SECONDS_PER_HOUR = 3600.0
@@ -113,9 +113,7 @@ def capacity_qps(s, snap, requests: pa.Table, requests_per_query: float) -> floa
     step = perf.build(s.llm, catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware))
     prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
     steps = max(1, round(output))
-    context = batch * (prompt + np.arange(steps))
-    decode = float(np.sum(np.broadcast_to(step.iteration_time(0, 0, batch, context),
-                                          (steps,)))) * output / steps
+    decode = float(decode_times(step, batch, batch * prompt, steps).sum()) * output / steps
     per_request = (prefill + decode) / batch  # replica-seconds
     return s.llm.replicas / (per_request * requests_per_query)
 
@@ -226,15 +224,10 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, s
 
 
 def _serving(requests: pa.Table, snap) -> dict:
-    """Per-request serving figures: time to first token, time per output token, memory."""
+    """Serving figures from `with_request_latencies`' columns, and the replicas' memory."""
     served = ~requests["cancelled"].to_numpy()
-    first = requests["first_token"].to_numpy()[served]
-    sub = requests["submitted"].to_numpy()[served]
-    fin = requests["finished"].to_numpy()[served]
-    out = requests["generated_tokens"].to_numpy()[served]
-    ttft = first - sub
-    multi = out > 1
-    tpot = (fin - first)[multi] / (out[multi] - 1)
+    ttft = requests["ttft_s"].to_numpy()[served]
+    tpot = requests["tpot_s"].to_numpy()[served]
     caps = [r.capacity for r in snap.replicas if r.capacity]
     return {
         "ttft_p50_s": _percentile(ttft, 50),

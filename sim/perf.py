@@ -139,6 +139,14 @@ class RooflineStep:
         return "compute" if compute >= memory else "memory"
 
 
+def decode_times(step: StepModel, seqs: int, context: float, steps: int) -> np.ndarray:
+    """Times of `steps` decode iterations of `seqs` sequences whose contexts total `context`
+    tokens at the first and grow by one token each per iteration. Broadcast because a model
+    that ignores context (the article's) returns one scalar for the whole range."""
+    times = step.iteration_time(0, 0, seqs, context + seqs * np.arange(steps))
+    return np.broadcast_to(times, (steps,))
+
+
 def prefill_pairs(prompt_tokens, already: int = 0):
     """Token-context pairs of attention when `prompt_tokens` are prefilled after `already`."""
     p = np.asarray(prompt_tokens, dtype=float)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.perf import prefill_pairs
+from sim.perf import decode_times, prefill_pairs
 from sim.stages.replica import Replica
 
 
@@ -170,9 +170,7 @@ class ContinuousReplica(Replica):
         left = min(r.output - r.generated for r in self.running)
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room))
-        context = self.kv_used
-        times = np.cumsum(np.broadcast_to(
-            self.step.iteration_time(0, 0, n, context + n * np.arange(steps)), (steps,)))
+        times = np.cumsum(decode_times(self.step, n, self.kv_used, steps))
         wake = self.sleep()
         yield wake | env.timeout(float(times[-1]))
         done = steps

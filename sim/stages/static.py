@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.perf import prefill_pairs
+from sim.perf import decode_times, prefill_pairs
 from sim.stages.replica import Replica
 
 
@@ -30,8 +30,7 @@ class StaticReplica(Replica):
         size, longest = len(prompts), int(outputs.max())
         prefill = float(self.step.iteration_time(prompts.sum(), prefill_pairs(prompts).sum(),
                                                  0, 0))
-        context = prompts.sum() + size * np.arange(longest)
-        decode = np.broadcast_to(self.step.iteration_time(0, 0, size, context), (longest,))
+        decode = decode_times(self.step, size, prompts.sum(), longest)
         ends = prefill + np.cumsum(decode)
         return float(ends[-1]), ends[outputs - 1], prefill + decode[0]
 
