@@ -14,15 +14,16 @@ import sys
 
 from common import ROOT, report, timed
 
-from sim import config, engine
+from sim.runner.api import run
+from sim.scenario import loading
 
 
 def main(batching: str = "static", scenario: str = "two_stage", duration: str = "8000",
          shards: str = "1") -> None:
-    s = config.load(ROOT / "scenarios" / f"{scenario}.toml",
+    s = loading.load(ROOT / "scenarios" / f"{scenario}.toml",
                     [f"run.duration_s={duration}", f"llm.batching={batching!r}",
                      f"run.shards={shards}", f"run.jobs={shards}"])
-    res, wall = timed(lambda: engine.run(s))
+    res, wall = timed(lambda: run(s))
     n = res.requests.num_rows
     label = f"{scenario} {batching}" + (f" {shards} shards" if int(shards) > 1 else "")
     report(label, n, wall,

@@ -40,7 +40,7 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
 
 def measure(mode: str, path: str) -> None:
     sys.path.insert(0, str(ROOT))
-    from sim.config import Trace
+    from sim.scenario.schema import Trace
     from sim.traces import formats, reader, stats
     from sim.traces.replay import trace_chunks
 

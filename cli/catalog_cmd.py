@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.common import clean_errors, console, print_json, table
-from sim import catalog
+from sim.model import catalog
 
 
 def _as_json() -> dict:

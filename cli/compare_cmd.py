@@ -9,7 +9,9 @@ import typer
 from cli.common import clean_errors, console, err_console, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
-from sim import config, engine, output
+from sim.io import rundir as output
+from sim.runner.api import run
+from sim.scenario import loading
 
 
 def _ratio(a, b) -> str:
@@ -27,7 +29,7 @@ def compare_command(
     force: bool = typer.Option(False, "--force", help="Replace existing run directories."),
 ) -> None:
     """Run scenarios on the same random streams; rows are metrics, columns scenarios."""
-    loaded = [config.load(p, overrides) for p in scenarios]
+    loaded = [loading.load(p, overrides) for p in scenarios]
     common = seed if seed is not None else loaded[0].run.seed
     if any(s.run.seed != common for s in loaded):
         err_console.print(f"note: every scenario runs with seed {common} (common random "
@@ -41,7 +43,7 @@ def compare_command(
     results = []
     for s in loaded:
         with LazyProgress(f"simulating {s.name}") as progress:
-            results.append(engine.run(s, progress))
+            results.append(run(s, progress))
         if out is not None:
             output.write_run(results[-1], out / s.name, force)
     sums = [r.summary for r in results]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from cli.common import clean_errors, console, fmt, print_json, table
-from sim import catalog
-from sim import economics as ec
 from sim.errors import Problem, SearchsimError
+from sim.model import catalog
+from sim.model import economics as ec
 
 
 def _price(hardware: str, price: str | None) -> tuple[float, str]:

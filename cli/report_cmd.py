@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cli.common import clean_errors, console
-from sim import report
+from sim.analysis import report
 
 
 @clean_errors

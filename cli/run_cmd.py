@@ -9,7 +9,9 @@ import typer
 from cli.common import clean_errors, console, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
-from sim import config, engine, output
+from sim.io import rundir as output
+from sim.runner.api import run
+from sim.scenario import loading
 
 
 @clean_errors
@@ -20,11 +22,11 @@ def run_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
 ) -> None:
     """Simulate a scenario and write summary.json and the Parquet tables."""
-    s = config.load(scenario, overrides)
+    s = loading.load(scenario, overrides)
     target = out if out is not None else Path("runs") / s.name
     output.check_target(target, force)
     with LazyProgress(f"simulating {s.name}") as progress:
-        results = engine.run(s, progress)
+        results = run(s, progress)
     output.write_run(results, target, force)
     summ = results.summary
     console.print(table(f"{s.name} ({summ['architecture']})", ["metric", "value"],

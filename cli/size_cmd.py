@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from cli.common import clean_errors, console, print_json, table
-from sim import config, sizing
 from sim.errors import Problem, SearchsimError
+from sim.runner import sizing
+from sim.scenario import loading
 
 
 def _ints(name: str, text: str) -> list[int]:
@@ -45,7 +46,7 @@ def size_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bisect the replica count per candidate; rank candidates by provisioned cost/query."""
-    s = config.load(scenario, overrides)
+    s = loading.load(scenario, overrides)
     hw = hardware.split(",") if hardware else [s.llm.hardware]
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
     lo, hi = _range(replicas)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from cli.common import clean_errors, console, print_json, table
-from sim import catalog
 from sim.errors import Problem, SearchsimError
-from sim.stepinfo import step_figures
+from sim.model import catalog
+from sim.model.stepinfo import step_figures
 
 
 def _batches(text: str) -> list[int]:

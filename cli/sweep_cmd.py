@@ -11,7 +11,7 @@ import typer
 
 from cli.common import clean_errors, console, print_json, require_new_file, table
 from cli.summary_view import show
-from sim import sweep
+from sim.runner import sweep
 
 COLUMNS = [("offered_qps", "offered q/s", ""), ("stable", "stable", ""),
            ("latency_p50_s", "p50 (s)", "s"), ("latency_p99_s", "p99 (s)", "s"),

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from cli.common import clean_errors, console, err_console, print_json, require_new_file, table
-from sim import config
 from sim.errors import Problem, SearchsimError
-from sim.traces import formats, reader, stats, write
+from sim.io import tracefiles
+from sim.scenario import loading
+from sim.traces import formats, reader, stats
 
 app = typer.Typer(no_args_is_help=True, help="Read, inspect, convert and synthesize traces.")
 
@@ -105,7 +106,7 @@ def convert_command(
     """Stream a trace into canonical Parquet (time_s, prompt_tokens, output_tokens, key)."""
     require_new_file(out, force)
     f = formats.resolve(path, fmt, mapping, time_unit)
-    rows = write.convert(path, f, out, sort=sort)
+    rows = tracefiles.convert(path, f, out, sort=sort)
     console.print(f"wrote {rows:,} rows ({f.kind} trace) to {out}")
 
 
@@ -119,8 +120,8 @@ def synth_command(
 ) -> None:
     """Write the scenario's synthetic query stream (same seed, same file) for sharing."""
     require_new_file(out, force)
-    s = config.load(scenario, overrides)
+    s = loading.load(scenario, overrides)
     if s.workload.arrival == "trace":
         raise SearchsimError(Problem("workload.arrival", "trace", "a synthetic process"))
-    rows = write.synth(s, out)
+    rows = tracefiles.synth(s, out)
     console.print(f"wrote {rows:,} queries to {out}")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
-SHARED_TRACES = ROOT.parent / "shared" / "traces"
+TRACES = ROOT / "traces"
 
 
 @pytest.fixture

@@ -6,14 +6,16 @@ import math
 
 import numpy as np
 
-from sim import config, engine
+from sim.runner.api import run
+from sim.scenario import loading
+from sim.scenario.schema import Scenario
 
 T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 10: 2.262,
          12: 2.201, 20: 2.093}
 
 
-def scenario(**sections) -> config.Scenario:
-    return config.from_dict(sections)
+def scenario(**sections) -> Scenario:
+    return loading.from_dict(sections)
 
 
 def confidence_interval(values) -> tuple[float, float, float]:
@@ -28,7 +30,7 @@ def replicate(sections: dict, seeds, measure) -> list[float]:
     for seed in seeds:
         raw = {k: dict(v) for k, v in sections.items()}
         raw.setdefault("run", {})["seed"] = seed
-        res = engine.run(config.from_dict(raw))
+        res = run(loading.from_dict(raw))
         out.append(measure(res))
     return out
 

@@ -4,7 +4,7 @@ no traceback and nothing written."""
 import pytest
 
 from cli.main import app
-from sim.catalog import accelerators, models
+from sim.model.catalog import accelerators, models
 from tests.conftest import SCENARIOS
 
 TWO_STAGE = str(SCENARIOS / "two_stage.toml")

@@ -5,11 +5,13 @@ import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import catalog, config, engine, queueing
-from sim.distributions import Empirical, Fixed
-from sim.perf import ArticleStep
-from sim.stages.continuous import ContinuousReplica
-from sim.stages.replica import PoolLevels
+from sim.model import catalog, queueing
+from sim.model.distributions import Empirical, Fixed
+from sim.model.perf import ArticleStep
+from sim.runner.api import run
+from sim.scenario import loading
+from sim.serving.stages.continuous import ContinuousReplica
+from sim.serving.stages.replica import PoolLevels
 from tests.helpers import confidence_interval
 
 MODEL, HW = catalog.model("llama2_7b"), catalog.accelerator("h100")
@@ -26,12 +28,13 @@ def _ps_sojourn(lengths, rho: float, seed: int, services: float = 15000, warm: f
     env, done = simpy.Environment(), []
     rep = ContinuousReplica(env, 0, step, 1, 10**9, PoolLevels(), done.append,
                             kv_capacity_tokens=10**12)
+    env.process(rep.loop())
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(1 / lam, int(lam * horizon * 1.2))
     outs = lengths.sample(rng, len(gaps)).astype(int)
 
     def source():
-        from sim.stages.request import Request
+        from sim.serving.stages.request import Request
         for i, (gap, out) in enumerate(zip(gaps, outs, strict=True)):
             yield env.timeout(gap)
             if env.now > horizon:
@@ -72,7 +75,7 @@ def test_memory_and_batch_bounds_hold(batch, replicas, rate, chunk, seed, prompt
         "economics": {"price": "gcp-g2-on-demand"}}
     if chunk:
         raw["llm"]["chunk_tokens"] = chunk
-    res = engine.run(config.from_dict(raw))
+    res = run(loading.from_dict(raw))
     summ, r = res.summary, res.requests.to_pandas()
     assert summ["kv_peak_fraction"] <= 1.0
     assert summ["max_batch_seen"] <= batch

@@ -6,21 +6,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import catalog, config, engine, output, workload
-from sim import economics as ec
-from sim.rng import streams
+from sim.io import rundir as output
+from sim.model import catalog
+from sim.model import economics as ec
+from sim.runner.api import run
+from sim.scenario import loading
+from sim.scenario.schema import Scenario
+from sim.serving import arrivals as workload
+from sim.serving.rng import streams
 from tests.conftest import SCENARIOS
 
 
-def _short(name: str, **over) -> config.Scenario:
+def _short(name: str, **over) -> Scenario:
     sets = [f"{k}={v}" for k, v in over.items()]
-    return config.load(SCENARIOS / f"{name}.toml", ["run.duration_s=900", "run.warmup_s=100",
+    return loading.load(SCENARIOS / f"{name}.toml", ["run.duration_s=900", "run.warmup_s=100",
                                                     *sets])
 
 
 @pytest.fixture(scope="module")
 def two_stage():
-    return engine.run(_short("two_stage"))
+    return run(_short("two_stage"))
 
 
 def test_busy_cost_equals_the_article_framework(two_stage):
@@ -103,18 +108,18 @@ def test_zipf_keys_and_one_offs():
 
 def test_same_seed_same_bytes_different_seed_differs(tmp_path):
     s = _short("chatgpt_equivalent")
-    a = output.write_run(engine.run(s), tmp_path / "a")
-    b = output.write_run(engine.run(s), tmp_path / "b")
+    a = output.write_run(run(s), tmp_path / "a")
+    b = output.write_run(run(s), tmp_path / "b")
     for name in output.FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     other = s.model_copy(update={"run": s.run.model_copy(update={"seed": 2})})
-    c = output.write_run(engine.run(other), tmp_path / "c")
+    c = output.write_run(run(other), tmp_path / "c")
     assert (a / "queries.parquet").read_bytes() != (c / "queries.parquet").read_bytes()
     assert pq.read_table(a / "queries.parquet").num_rows > 0
 
 
 def test_common_random_numbers_across_architectures(two_stage):
-    ce = engine.run(_short("chatgpt_equivalent"))
+    ce = run(_short("chatgpt_equivalent"))
     for col in ("arrival", "key", "cache_hit"):
         assert ce.queries[col].equals(two_stage.queries[col])
 
@@ -125,7 +130,7 @@ def test_common_random_numbers_across_architectures(two_stage):
                                                                         "least_outstanding"]),
        seed=st.integers(0, 1000))
 def test_batches_never_exceed_their_bound(batch, replicas, rate, wait, router, seed):
-    s = config.from_dict({
+    s = loading.from_dict({
         "run": {"duration_s": 60.0, "warmup_s": 5.0, "drain_s": 60.0, "seed": seed},
         "workload": {"rate_qps": rate,
                      "response_tokens": {"dist": "lognormal", "mean": 30, "cv": 1.0}},
@@ -133,7 +138,7 @@ def test_batches_never_exceed_their_bound(batch, replicas, rate, wait, router, s
                 "max_batch": batch, "max_wait_s": wait, "router": router, "mfu": 0.3},
         "architecture": {"kind": "chatgpt_equivalent", "samples": 3},
         "economics": {"price": "lambda-on-demand"}})
-    res = engine.run(s)
+    res = run(s)
     r = res.requests.to_pandas()
     started = r[~r.started.isna()]
     sizes = started.groupby(["replica", "started"]).size()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.distributions import Buffered, Empirical, Exponential, Fixed, Gamma, Lognormal, scv
+from sim.model.distributions import Buffered, Empirical, Exponential, Fixed, Gamma, Lognormal, scv
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import catalog
-from sim import economics as ec
+from sim.model import catalog
+from sim.model import economics as ec
 
 pos = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)
 params = st.floats(min_value=1e6, max_value=1e13)

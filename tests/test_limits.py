@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.config import LLM, Limits
-from sim.limits import wait_for_responses
-from sim.records import Recorder
-from sim.stages.pool import LLMPool
+from sim.scenario.schema import LLM, Limits
+from sim.serving.limits import wait_for_responses
+from sim.serving.records import Recorder
+from sim.serving.stages.pool import LLMPool
 
 
 class PerToken:

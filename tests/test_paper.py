@@ -1,8 +1,8 @@
-"""Every figure of REFERENCE.md sections 1-4, from its inputs, at its printed precision."""
+"""Every figure of docs/modelling.md sections 1-4, from its inputs, at its printed precision."""
 
 import pytest
 
-from sim import paper
+from sim.model import paper
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import config, tomlwrite
 from sim.errors import SearchsimError
+from sim.scenario import loading
+from sim.scenario.schema import Scenario
 from sim.traces import formats, reader, stats
 from tests.conftest import ROOT, SCENARIOS
 
@@ -38,13 +40,13 @@ documents = st.dictionaries(st.sampled_from(SECTIONS),
 @given(doc=documents)
 def test_random_scenarios_give_a_scenario_or_our_error(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("fuzz") / "s.toml"
-    path.write_text(tomlwrite.dumps(doc), encoding="utf-8")
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
     try:
-        s = config.load(path)
+        s = loading.load(path)
     except SearchsimError as exc:
         assert exc.lines and all("\n" not in line for line in exc.lines)
         return
-    assert isinstance(s, config.Scenario)
+    assert isinstance(s, Scenario)
 
 
 @settings(max_examples=100, deadline=None)
@@ -53,11 +55,11 @@ def test_random_text_as_toml(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "s.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        s = config.load(path)
+        s = loading.load(path)
     except SearchsimError as exc:
         assert exc.lines
         return
-    assert isinstance(s, config.Scenario)
+    assert isinstance(s, Scenario)
 
 
 cells = st.one_of(st.integers(-5, 10**5).map(str), st.floats(allow_nan=True).map(str),

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from cli.main import app
-from sim import catalog
-from sim.perf import ArticleStep, RooflineStep, prefill_pairs
+from sim.model import catalog
+from sim.model.perf import ArticleStep, RooflineStep, prefill_pairs
 
 M13, A100 = catalog.model("gpt_13b"), catalog.accelerator("a100_40gb")
 

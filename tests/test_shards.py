@@ -4,21 +4,22 @@ import numpy as np
 import pytest
 
 from cli.main import app
-from sim import config, engine
-from sim.pipeline import shard_of
-from sim.shards import shard_scenario, split
+from sim.runner.api import run
+from sim.runner.shards import shard_scenario, split
+from sim.scenario import loading
+from sim.serving.pipeline import shard_of
 from tests.conftest import SCENARIOS
 
 SHORT = ["run.duration_s=200", "run.warmup_s=20"]
 
 
 def _load(*extra):
-    return config.load(SCENARIOS / "modern_two_stage.toml", [*SHORT, *extra])
+    return loading.load(SCENARIOS / "modern_two_stage.toml", [*SHORT, *extra])
 
 
 @pytest.fixture(scope="module")
 def runs():
-    return engine.run(_load()), engine.run(_load("run.shards=3", "run.jobs=2"))
+    return run(_load()), run(_load("run.shards=3", "run.jobs=2"))
 
 
 def test_every_arrival_once_in_some_shard(runs):
@@ -45,7 +46,7 @@ def test_sharded_conservation(runs):
 
 def test_results_do_not_depend_on_the_number_of_processes(runs):
     _, sharded = runs
-    again = engine.run(_load("run.shards=3", "run.jobs=1"))
+    again = run(_load("run.shards=3", "run.jobs=1"))
     assert again.summary == sharded.summary
     assert again.requests.equals(sharded.requests)
 

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from cli.main import app
-from sim import config, sizing
 from sim.errors import SearchsimError
+from sim.runner import sizing
+from sim.scenario import loading
 
 BASE = {
     "run": {"duration_s": 300.0, "warmup_s": 30.0, "drain_s": 60.0},
@@ -21,7 +22,7 @@ BASE = {
 
 
 def test_smallest_fleet_is_the_boundary():
-    s = config.from_dict(BASE)
+    s = loading.from_dict(BASE)
     cands = sizing.candidates(s, ["h100"], [4], [1])
     (row,) = sizing.size(s, cands, 1, 12, 0.95)
     r = row["replicas"]
@@ -35,21 +36,20 @@ def test_smallest_fleet_is_the_boundary():
 def test_candidates_ranked_by_cost_and_tp_options():
     assert sizing.tp_options("llama3_70b", "h100", 2.0) == [2, 4, 8]
     assert sizing.smallest_tp("gpt3_175b", "a100_40gb", 2.0) == 16
-    s = config.from_dict(BASE)
+    s = loading.from_dict(BASE)
     rows = sizing.size(s, sizing.candidates(s, ["h100", "l4"], [4], [1]), 1, 16, 0.9, jobs=2)
     costs = [r["result"]["cost_per_query_provisioned"] for r in rows if r["result"]]
     assert costs == sorted(costs) and len(rows) == 2
 
 
 def test_bad_sizing_arguments(runner, tmp_path):
-    s = config.from_dict(BASE)
+    s = loading.from_dict(BASE)
     with pytest.raises(SearchsimError):
         sizing.size(s, sizing.candidates(s, ["h100"], [4], [1]), 5, 2, 0.9)
     with pytest.raises(SearchsimError):
         sizing.size(s, sizing.candidates(s, ["h100"], [4], [1]), 1, 2, 1.5)
     path = tmp_path / "s.toml"
-    from sim import tomlwrite
-    path.write_text(tomlwrite.dumps(config.to_dict(s)))
+    path.write_text(loading.dumps(s))
     res = runner.invoke(app, ["size", str(path), "--replicas", "x"])
     assert res.exit_code == 2 and res.stderr == "error: --replicas: got 'x', expected " \
                                                 "LOW:HIGH, e.g. 1:32\n"

@@ -3,7 +3,9 @@
 import csv
 
 from cli.main import app
-from sim import config, engine, sweep
+from sim.runner import sweep
+from sim.runner.api import run
+from sim.scenario import loading
 from tests.conftest import SCENARIOS
 
 PATH = SCENARIOS / "chatgpt_equivalent.toml"
@@ -18,7 +20,7 @@ def test_grid_is_the_product_and_points_equal_single_runs():
         {"workload.rate_qps": 2.5, "llm.max_batch": 1},
         {"workload.rate_qps": 2.5, "llm.max_batch": 8}]
     rows = sweep.run(points, workers=2)
-    single = engine.run(config.load(PATH, [*SHORT, "workload.rate_qps=2.5", "llm.max_batch=8"]))
+    single = run(loading.load(PATH, [*SHORT, "workload.rate_qps=2.5", "llm.max_batch=8"]))
     assert rows[3]["summary"] == single.summary
     assert rows[0]["summary"]["llm_requests"] < rows[2]["summary"]["llm_requests"]
 

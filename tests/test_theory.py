@@ -1,8 +1,8 @@
-"""The simulator against queueing theory (REFERENCE.md section 8): seeded replications,
+"""The simulator against queueing theory (docs/modelling.md section 8): seeded replications,
 warm-up deleted, the theoretical value inside the replications' 95% confidence interval."""
 
-from sim import catalog, queueing
-from sim.perf import ArticleStep
+from sim.model import catalog, queueing
+from sim.model.perf import ArticleStep
 from tests.helpers import confidence_interval, measured, replicate
 
 SEEDS = [11, 12, 13, 14, 15]

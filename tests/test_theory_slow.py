@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim import queueing
+from sim.model import queueing
 from tests.helpers import confidence_interval, measured, replicate
 from tests.test_theory import _mmc
 

@@ -7,14 +7,15 @@ import pyarrow as pa
 import pytest
 
 from cli.main import app
-from sim import cache, config, engine
-from sim.traces import formats, reader, stats, write
+from sim.io import tracefiles
+from sim.runner.api import run
+from sim.scenario import loading, schema
+from sim.serving import cache
+from sim.traces import formats, reader, stats
 from sim.traces.replay import trace_chunks
-from tests.conftest import SCENARIOS, SHARED_TRACES
+from tests.conftest import SCENARIOS, TRACES
 
-AZURE = SHARED_TRACES / "azure-llm-2023"
-needs_shared = pytest.mark.skipif(not AZURE.is_dir(), reason="../shared/traces is absent "
-                                  "(CI always has it)")
+AZURE = TRACES / "azure-llm-2023"
 
 
 def _table(path, fmt="auto", **kw):
@@ -22,7 +23,6 @@ def _table(path, fmt="auto", **kw):
     return f, pa.Table.from_batches(list(reader.read_batches(path, f)))
 
 
-@needs_shared
 @pytest.mark.parametrize("name, n, span_min, rate, cv, prompt, output", [
     ("code", 8819, 57, 2.6, 13, (2048, 1469, 7436), (28, 13, 249)),
     ("conv", 19366, 58, 5.5, 1.1, (1155, 1020, 4142), (211, 129, 601)),
@@ -42,18 +42,17 @@ def test_azure_2023_as_its_readme_says(name, n, span_min, rate, cv, prompt, outp
         assert got["p99"] == pytest.approx(p99, rel=0.02)
 
 
-@needs_shared
 def test_replay_into_a_never_busy_pool_reproduces_the_trace(tmp_path):
     path = AZURE / "AzureLLMInferenceTrace_code.csv"
     _, trace = _table(path)
-    s = config.from_dict({
+    s = loading.from_dict({
         "run": {"duration_s": 4000.0, "warmup_s": 1.0, "drain_s": 100.0},
         "workload": {"arrival": "trace", "trace": {"path": str(path)}},
         "llm": {"model": "llama2_7b", "hardware": "h200", "tp": 1, "replicas": 400,
                 "batching": "continuous", "max_batch": 512, "step_model": "article",
                 "mfu": 1.0},
         "economics": {"price": 3.0}})
-    res = engine.run(s)
+    res = run(s)
     assert res.summary["architecture"] == "llm_trace"
     req = res.requests.sort_by("request_id")
     assert req["submitted"].to_numpy().tolist() == trace["time_s"].to_numpy().tolist()
@@ -111,7 +110,7 @@ def test_convert_to_canonical_parquet_and_back(tmp_path):
     src = _write(tmp_path / "b.csv", "Timestamp,Model,Request tokens,Response tokens,"
                  "Total tokens,Log Type\n1,x,10,20,30,c\n2,x,11,21,32,c\n")
     out = tmp_path / "b.parquet"
-    assert write.convert(src, formats.resolve(src), out) == 2
+    assert tracefiles.convert(src, formats.resolve(src), out) == 2
     f, t = _table(out)
     assert f.name == "canonical" and t["prompt_tokens"].to_pylist() == [10, 11]
 
@@ -157,11 +156,11 @@ def test_synth_is_deterministic_and_replays_as_the_simulated_stream(tmp_path, ru
                                   "--out", str(out), *over])
         assert res.exit_code == 0, res.output
     assert a.read_bytes() == b.read_bytes()
-    s = config.load(SCENARIOS / "modern_two_stage.toml", ["run.duration_s=120",
+    s = loading.load(SCENARIOS / "modern_two_stage.toml", ["run.duration_s=120",
                                                           "run.warmup_s=10"])
-    original = engine.run(s)
-    replay = engine.run(s.model_copy(update={"workload": s.workload.model_copy(update={
-        "arrival": "trace", "trace": config.Trace(path=str(a))})}))
+    original = run(s)
+    replay = run(s.model_copy(update={"workload": s.workload.model_copy(update={
+        "arrival": "trace", "trace": schema.Trace(path=str(a))})}))
     for col in ("arrival", "key"):
         assert replay.queries[col].equals(original.queries[col])
 
@@ -192,7 +191,7 @@ def test_inspect_plot_with_the_plot_extra(runner, tmp_path):
 
 def test_zipf_fit_recovers_the_exponent():
     rng = np.random.default_rng(3)
-    from sim.workload import QueryKeys
+    from sim.serving.arrivals import QueryKeys
     keys = QueryKeys(100_000, 1.0, 0.0, rng).sample(200_000)
     _, counts = np.unique(keys, return_counts=True)
     fit = stats.zipf_fit(counts)

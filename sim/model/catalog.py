@@ -1,0 +1,141 @@
+"""Hardware and model catalogs: dated, sourced data loaded from `sim/data/*.toml`.
+
+Nothing here is a constant of a scenario: specs and prices live in the TOML files with their
+date and source, and this module only loads, validates and converts units.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.errors import Problem, SearchsimError, unknown_key
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Price(_Frozen):
+    key: str
+    provider: str
+    kind: str = Field(pattern="^(on-demand|1-year|3-year|in-house|spot)$")
+    usd_per_hour: float = Field(gt=0)
+    chips: int = Field(gt=0)
+    date: str
+    source: str
+
+    @property
+    def usd_per_chip_hour(self) -> float:
+        return self.usd_per_hour / self.chips
+
+
+class Accelerator(_Frozen):
+    key: str
+    name: str
+    peak_tflops: float = Field(gt=0)
+    hbm_tb_s: float = Field(gt=0)
+    hbm_gb: float = Field(gt=0)
+    board_power_w: float = Field(gt=0)
+    purchase_usd: float | None = Field(default=None, gt=0)
+    source: str
+    prices: tuple[Price, ...] = ()
+
+    @property
+    def peak_flops(self) -> float:
+        return self.peak_tflops * 1e12
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_tb_s * 1e12
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_gb * 1e9
+
+    def price(self, key: str) -> Price:
+        for p in self.prices:
+            if p.key == key:
+                return p
+        raise unknown_key(f"price[{self.key}]", key, [p.key for p in self.prices])
+
+
+class Model(_Frozen):
+    key: str
+    name: str
+    params_b: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    d_model: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    training_tokens_b: float | None = Field(default=None, gt=0)
+    source: str
+
+    @property
+    def params(self) -> float:
+        return self.params_b * 1e9
+
+    @property
+    def training_tokens(self) -> float | None:
+        return None if self.training_tokens_b is None else self.training_tokens_b * 1e9
+
+    def kv_bytes_per_token(self, bytes_per_element: float = 2.0) -> float:
+        """Key and value vectors of every layer for one token (docs/modelling.md section 7)."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * bytes_per_element
+
+    def weight_bytes(self, bytes_per_param: float = 2.0) -> float:
+        return self.params * bytes_per_param
+
+
+def _read(name: str) -> dict:
+    text = resources.files("sim").joinpath("data", name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _build(kind, table: dict, section: str) -> dict:
+    out = {}
+    for key, body in table.get(section, {}).items():
+        try:
+            out[key] = kind(key=key, **body)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join([section, key, *map(str, err["loc"])])
+            raise SearchsimError(Problem(field, err.get("input"), err["msg"])) from None
+    return out
+
+
+@cache
+def accelerators() -> dict[str, Accelerator]:
+    return _build(Accelerator, _read("accelerators.toml"), "accelerators")
+
+
+@cache
+def models() -> dict[str, Model]:
+    return _build(Model, _read("models.toml"), "models")
+
+
+def accelerator(key: str) -> Accelerator:
+    table = accelerators()
+    if key not in table:
+        raise unknown_key("hardware", key, list(table))
+    return table[key]
+
+
+def model(key: str) -> Model:
+    table = models()
+    if key not in table:
+        raise unknown_key("model", key, list(table))
+    return table[key]
+
+
+def price_per_chip_hour(hardware: str, price: str | float) -> float:
+    """A catalog price key of `hardware`, or a number already in $ per chip-hour."""
+    if isinstance(price, int | float):
+        if price <= 0:
+            raise SearchsimError(Problem("price", price, "a positive $ per chip-hour"))
+        return float(price)
+    return accelerator(hardware).price(price).usd_per_chip_hour

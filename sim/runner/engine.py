@@ -1,0 +1,119 @@
+"""run(scenario) -> Results: build the SimPy environment, run it, collect the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import simpy
+
+from sim.analysis import summary as metrics
+from sim.model import catalog, perf
+from sim.model.distributions import Buffered
+from sim.scenario.schema import Scenario
+from sim.serving import arrivals as workload
+from sim.serving import cache as cache_mod
+from sim.serving.architectures import architecture
+from sim.serving.pipeline import Pipeline
+from sim.serving.records import Recorder
+from sim.serving.rng import streams
+from sim.serving.snapshot import Snapshot
+from sim.serving.stages.pool import LLMPool
+from sim.serving.stages.retrieval import RetrievalPool
+from sim.units import SECONDS_PER_HOUR
+
+TICKS = 200  # progress granularity and drain-check resolution
+
+
+@dataclass
+class Results:
+    scenario: Scenario
+    summary: dict
+    queries: pa.Table
+    requests: pa.Table
+    timeseries: pa.Table
+
+
+def architecture_of(s: Scenario):
+    """The architecture that runs (an LLM request trace replaces the scenario's)."""
+    kind = s.workload.trace.kind if s.workload.arrival == "trace" else None
+    return architecture(s.architecture, kind)
+
+
+def kv_capacity_tokens(s: Scenario, model, hardware) -> int:
+    """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
+    free = hardware.hbm_bytes * s.llm.tp - model.weight_bytes(s.llm.bytes_per_param)
+    return max(0, int(free * s.llm.kv_memory_fraction // model.kv_bytes_per_token()))
+
+
+def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
+               progress: Callable[[float], None] | None) -> None:
+    """Arrivals until `duration`, then drain until everything is done or `drain_s` runs out."""
+    end = s.run.duration_s + s.run.drain_s
+    for i in range(1, TICKS + 1):
+        target = end * i / TICKS
+        if target > s.run.duration_s and pipe.drained:
+            break
+        env.run(until=target)
+        if progress is not None:
+            progress(min(1.0, env.now / end))
+
+
+@dataclass
+class Shard:
+    """What one simulation (a whole scenario, or one shard of it) leaves behind."""
+
+    queries: pa.Table
+    requests: pa.Table
+    snapshot: Snapshot
+
+
+def simulate(s: Scenario, shard: int = 0, shards: int = 1,
+             progress: Callable[[float], None] | None = None) -> Shard:
+    """Run one SimPy environment: the scenario's whole stream, or the queries whose key
+    hashes to `shard` of `shards` (with that shard's share of the fleet)."""
+    env = simpy.Environment()
+    rngs = streams(s.run.seed, shard if shards > 1 else None)
+    model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
+    rec = Recorder()
+    kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
+    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv)
+    retrieval = RetrievalPool(env, s.retrieval.servers,
+                              Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]))
+    pipe = Pipeline(env, architecture_of(s), cache_mod.build(s.cache, rngs["cache"]),
+                    s.cache.hit_latency_s, s.limits, pool, retrieval, rec.query,
+                    shard=(shard, shards))
+    keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
+                              s.workload.one_off_share, rngs["query_ids"])
+    dists = {"query": s.workload.query_tokens.build(),
+             "response": s.workload.response_tokens.build(),
+             "passage": s.retrieval.passage_tokens.build()}
+    arrivals = workload.arrivals(s.workload, rngs, s.run.duration_s)
+    env.process(pipe.source(arrivals, keys, dists, rngs))
+    _run_clock(env, pipe, s, progress)
+    rec.in_flight(pipe.pending.values())
+    return Shard(rec.query_table(), rec.request_table(), pool.snapshot(retrieval, env.now))
+
+
+def finish(s: Scenario, part: Shard) -> Results:
+    """Tables and summary from a finished simulation (or from merged shards)."""
+    model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
+    arch = architecture_of(s)
+    requests = metrics.with_request_latencies(part.requests)
+    queries = metrics.per_query_from_requests(part.queries, requests)
+    queries = metrics.slo_column(queries, s.limits.slo_s)
+    arrival = queries["arrival"].to_numpy()
+    queries = queries.append_column("in_window", pa.array(
+        (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
+    busy_usd = queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / SECONDS_PER_HOUR
+    queries = queries.append_column("cost_busy", pa.array(busy_usd))
+    snap = part.snapshot
+    summary = metrics.summarize(s, arch, model, hardware, queries, requests, snap)
+    levels = {"llm": (snap.busy_chips, snap.waiting, snap.running)}
+    if arch.retrieves:
+        levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy)
+    capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
+    ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
+    return Results(s, summary, queries, requests, ts)
+

@@ -1,0 +1,70 @@
+"""Sharded runs: traffic split by query hash into independent shards, each with its share of
+the replicas, the cache capacity and the retrieval servers — how real search caches are
+partitioned. Shards run on a process pool and their tables and levels are merged, so the
+summary is computed exactly as for one process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from sim.errors import Problem, SearchsimError
+from sim.runner.engine import Results, Shard, finish, simulate
+from sim.runner.parallel import map_jobs
+from sim.scenario import loading
+from sim.scenario.schema import Scenario
+from sim.serving.snapshot import Snapshot
+
+
+def split(total: int, parts: int, index: int) -> int:
+    """Shard `index`'s share of `total` units, the first shards taking the remainder."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
+    for field, total in (("llm.replicas", s.llm.replicas),
+                         ("retrieval.servers", s.retrieval.servers)):
+        if total < shards:
+            raise SearchsimError(Problem(field, total, f"at least one per shard ({shards} "
+                                                       "shards)"))
+    raw = loading.to_dict(s)
+    raw["llm"]["replicas"] = split(s.llm.replicas, shards, index)
+    raw["retrieval"]["servers"] = split(s.retrieval.servers, shards, index)
+    raw["cache"]["capacity"] = split(s.cache.capacity, shards, index)
+    return loading.from_dict(raw)
+
+
+def _simulate(job) -> Shard:
+    s, index, shards = job
+    return simulate(s, index, shards)
+
+
+def merge(parts: list[Shard], replicas_per_shard: list[int]) -> Shard:
+    """One set of tables: query ids are already global (arrival indices); replicas are
+    renumbered after the shards before them; requests are renumbered by submission time."""
+    offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
+    requests = []
+    for i, p in enumerate(parts):
+        r = p.requests
+        r = r.set_column(r.schema.get_field_index("replica"), "replica",
+                         pa.array(r["replica"].to_numpy() + offsets[i]))
+        requests.append(r.append_column("shard", pa.array(np.full(r.num_rows, i))))
+    req = pa.concat_tables(requests).sort_by([("submitted", "ascending"),
+                                               ("shard", "ascending"),
+                                               ("request_id", "ascending")])
+    req = req.drop_columns(["shard"])
+    req = req.set_column(0, "request_id", pa.array(np.arange(req.num_rows, dtype=np.int64)))
+    queries = pa.concat_tables([p.queries for p in parts]).sort_by("query_id")
+    return Shard(queries, req, Snapshot.merge([p.snapshot for p in parts]))
+
+
+def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None
+                ) -> Results:
+    n = s.run.shards
+    scenarios = [shard_scenario(s, i, n) for i in range(n)]
+    parts = map_jobs(_simulate, [(si, i, n) for i, si in enumerate(scenarios)], s.run.jobs)
+    if progress is not None:
+        progress(1.0)
+    return finish(s, merge(parts, [si.llm.replicas for si in scenarios]))

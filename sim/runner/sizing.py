@@ -1,0 +1,129 @@
+"""Fleet sizing: the cheapest fleet that meets a latency target at a scenario's load.
+
+For each candidate (hardware, tensor-parallel degree, batch size), a bisection over the
+replica count finds the fewest replicas whose run is stable and meets the SLO-attainment
+target; candidates are then ranked by provisioned cost per query. Bisection assumes that
+adding replicas never hurts attainment, which holds for these routers and schedulers up to
+simulation noise; every probe's result is returned so a reader can check. Candidates run in
+parallel on a process pool.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from sim.errors import Problem, SearchsimError
+from sim.model import catalog
+from sim.runner.api import run
+from sim.runner.parallel import map_jobs
+from sim.scenario import loading
+from sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hardware: str
+    tp: int
+    max_batch: int
+    price: str | float
+
+
+@dataclass(frozen=True)
+class Probe:
+    replicas: int
+    stable: bool
+    slo_attainment: float | None
+    latency_p99_s: float | None
+    cost_per_query_provisioned: float | None
+    revenue_share: float | None
+
+    def meets(self, target: float) -> bool:
+        return self.stable and self.slo_attainment is not None and \
+            self.slo_attainment >= target
+
+
+def smallest_tp(model: str, hardware: str, bytes_per_param: float) -> int:
+    """The smallest power-of-two tensor-parallel degree whose memory holds the weights."""
+    need = catalog.model(model).weight_bytes(bytes_per_param)
+    have = catalog.accelerator(hardware).hbm_bytes
+    return 2 ** math.ceil(math.log2(max(1.0, need / (0.9 * have))))
+
+
+def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
+    raw = loading.to_dict(s)
+    raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch, replicas=replicas)
+    raw["economics"]["price"] = c.price
+    return loading.from_dict(raw)
+
+
+def probe(s: Scenario, c: Candidate, replicas: int) -> Probe:
+    summ = run(candidate_scenario(s, c, replicas)).summary
+    return Probe(replicas, summ["stable"], summ["slo_attainment"], summ["latency_p99_s"],
+                 summ["cost_per_query_provisioned"], summ["revenue_share"])
+
+
+def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float) -> dict:
+    """Bisection for the fewest replicas in [lo, hi] that meet the target."""
+    probes: dict[int, Probe] = {}
+
+    def ok(r: int) -> bool:
+        if r not in probes:
+            probes[r] = probe(s, c, r)
+        return probes[r].meets(target)
+
+    best = None
+    if ok(hi):
+        best, left, right = hi, lo, hi - 1
+        while left <= right:
+            mid = (left + right) // 2
+            if ok(mid):
+                best, right = mid, mid - 1
+            else:
+                left = mid + 1
+    chosen = probes.get(best) if best is not None else None
+    return {"candidate": asdict(c), "replicas": best,
+            "accelerators": None if best is None else best * c.tp,
+            "result": None if chosen is None else asdict(chosen),
+            "probes": [asdict(probes[r]) for r in sorted(probes)]}
+
+
+def _job(args):
+    return size_candidate(*args)
+
+
+def tp_options(model: str, hardware: str, bytes_per_param: float, most: int = 8) -> list[int]:
+    """Powers of two from the smallest degree that holds the weights up to `most`: more
+    chips per replica shorten each decode step, which a tight deadline may need."""
+    first = smallest_tp(model, hardware, bytes_per_param)
+    return [first * 2**i for i in range(8) if first * 2**i <= max(most, first)]
+
+
+def candidates(s: Scenario, hardware: list[str], batches: list[int],
+               tps: list[int] | None) -> list[Candidate]:
+    out = []
+    for hw in hardware:
+        acc = catalog.accelerator(hw)
+        if hw == s.llm.hardware:
+            price = s.economics.price
+        elif acc.prices:
+            price = acc.prices[0].key
+        else:
+            raise SearchsimError(Problem("hardware", hw, "an accelerator with a catalog price"))
+        degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.bytes_per_param)
+        out += [Candidate(hw, d, b, price) for d in degrees for b in batches]
+    return out
+
+
+def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
+         jobs: int = 1) -> list[dict]:
+    """Every candidate's smallest passing fleet, cheapest first (failures last)."""
+    if not 1 <= lo <= hi:
+        raise SearchsimError(Problem("replicas", f"{lo}:{hi}", "1 <= low <= high"))
+    if not 0 < target <= 1:
+        raise SearchsimError(Problem("target", target, "a fraction in (0, 1]"))
+    for c in cands:  # refuse a candidate that cannot exist before any process starts
+        candidate_scenario(s, c, lo)
+    rows = map_jobs(_job, [(s, c, lo, hi, target) for c in cands], jobs)
+    return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
+        "cost_per_query_provisioned") or math.inf))

@@ -1,0 +1,1 @@
+"""Scenarios: the schema (`schema`) and loading with validation (`loading`)."""

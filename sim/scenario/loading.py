@@ -1,0 +1,191 @@
+"""Loading a scenario: TOML text and `--set` overrides -> a validated, frozen `Scenario`.
+
+One place validates everything a scenario says: types and ranges (pydantic, in `schema`),
+catalog keys and whether the model fits its accelerators (`_check_catalog`), trace files
+(`_check_trace`). Every problem becomes one line: the field path, the value seen and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from sim.errors import Problem, SearchsimError
+from sim.model import catalog
+from sim.scenario.schema import Scenario
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The valid keys at the place an unknown key was found, for a "did you mean"."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+_EXPECTED = {
+    "greater_than": "a number > {gt}", "greater_than_equal": "a number >= {ge}",
+    "less_than": "a number < {lt}", "less_than_equal": "a number <= {le}",
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "float_type": "a number", "string_type": "a string",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "model_type": "a table", "dict_type": "a table", "tuple_type": "a list",
+    "list_type": "a list", "too_short": "at least {min_length} item(s)",
+    "literal_error": "one of {expected}",
+    "finite_number": "a finite number",
+}
+
+
+def _problem(err: dict) -> Problem:
+    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+    path = ".".join(map(str, loc)) or "scenario"
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(str(loc[-1]), _fields_at(Scenario, loc), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        return Problem(path, value, "", message=f"unknown key{hint}")
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("@"):  # a model validator naming its own field
+        key, msg = msg[1:].split(": ", 1)
+        path = f"{path}.{key}" if loc else key
+        value = value.get(key) if isinstance(value, dict) else value
+    elif err["type"] in _EXPECTED:
+        ctx = {k: f"{v:g}" if isinstance(v, int | float) else v
+               for k, v in err.get("ctx", {}).items()}
+        msg = _EXPECTED[err["type"]].format(**ctx)
+    return Problem(path, value, msg)
+
+
+def _resolve_trace(s: Scenario) -> Scenario:
+    """Check the trace file and record its kind (requests or queries) in the scenario."""
+    if s.workload.arrival != "trace":
+        return s
+    from sim.traces.formats import resolve  # only scenarios that replay a trace need it
+    t = s.workload.trace
+    if not Path(t.path).is_file():
+        raise SearchsimError(Problem("workload.trace.path", t.path, "an existing trace file"))
+    kind = resolve(Path(t.path), t.format, t.mapping, t.time_unit).kind
+    trace = t.model_copy(update={"kind": kind})
+    return s.model_copy(update={"workload": s.workload.model_copy(update={"trace": trace})})
+
+
+def _check_catalog(s: Scenario) -> None:
+    problems = []
+    for field, key, table in (("llm.model", s.llm.model, catalog.models()),
+                              ("llm.hardware", s.llm.hardware, catalog.accelerators())):
+        if key not in table:
+            problems.append(Problem(field, key, "one of: " + ", ".join(sorted(table))))
+    if problems:
+        raise SearchsimError(problems)
+    hw, model = catalog.accelerator(s.llm.hardware), catalog.model(s.llm.model)
+    price = s.economics.price
+    if isinstance(price, str) and price not in [p.key for p in hw.prices]:
+        valid = ", ".join(p.key for p in hw.prices) or "none"
+        raise SearchsimError(Problem("economics.price", price,
+                                     f"a $/chip-hour or a price of {hw.key}: {valid}"))
+    if isinstance(price, int | float) and not 0 < price < float("inf"):
+        raise SearchsimError(Problem("economics.price", price, "a positive $/chip-hour"))
+    weights = model.weight_bytes(s.llm.bytes_per_param)
+    hbm = hw.hbm_bytes * s.llm.tp
+    if weights > hbm:
+        raise SearchsimError(Problem(
+            "llm.tp", s.llm.tp,
+            f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
+            f"({s.llm.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
+            f"{(weights - hbm) / 1e9:.0f} GB short)"))
+    kv_free = (hbm - weights) * s.llm.kv_memory_fraction
+    if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token():
+        raise SearchsimError(Problem(
+            "llm.tp", s.llm.tp, f"room for a KV cache beside the weights (continuous batching "
+            f"needs {model.kv_bytes_per_token() / 1e6:.2f} MB per token; "
+            f"{max(kv_free, 0) / 1e6:.2f} MB is left)"))
+
+
+def parse_value(raw: str):
+    """A value as TOML reads it (numbers, strings, lists, tables); bare words stay strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def value_text(value) -> str:
+    """A value as TOML text, so that `parse_value` reads it back unchanged."""
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").strip()
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """`section.key=value`; the value is read as TOML (numbers, strings, lists, tables)."""
+    if "=" not in text or not text.split("=", 1)[0].strip():
+        raise SearchsimError(Problem("--set", text, "section.key=value"))
+    path, raw = (p.strip() for p in text.split("=", 1))
+    return path.split("."), parse_value(raw)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            if not isinstance(node.setdefault(k, {}), dict):
+                raise SearchsimError(Problem("--set", text, f"'{k}' to be a section"))
+            node = node[k]
+        node[keys[-1]] = value
+    return raw
+
+
+def from_dict(raw: dict) -> Scenario:
+    try:
+        s = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise SearchsimError([_problem(e) for e in exc.errors()]) from None
+    _check_catalog(s)
+    return _resolve_trace(s)
+
+
+def read_toml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise SearchsimError(Problem("scenario", str(p), "an existing TOML file"))
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SearchsimError(Problem("scenario", str(p), "a UTF-8 text file")) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SearchsimError(Problem("scenario", str(p), f"valid TOML ({exc})")) from None
+
+
+def _anchor_trace_path(raw: dict, scenario_dir: Path) -> None:
+    """A relative trace path is read relative to the scenario file, if it is there."""
+    trace = raw.get("workload", {}).get("trace") if isinstance(raw.get("workload"), dict) \
+        else None
+    if isinstance(trace, dict) and isinstance(trace.get("path"), str):
+        p = Path(trace["path"]).expanduser()
+        if not p.is_absolute() and (scenario_dir / p).exists():
+            trace["path"] = str((scenario_dir / p).resolve())
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
+    raw = apply_overrides(read_toml(path), list(overrides))
+    raw.setdefault("name", Path(path).stem)
+    _anchor_trace_path(raw, Path(path).parent)
+    return from_dict(raw)
+
+
+def dumps(s: Scenario) -> str:
+    """The scenario as resolved, as TOML text that `from_dict(tomllib.loads(...))` reads back
+    to an equal scenario."""
+    return tomli_w.dumps(to_dict(s))
+
+
+def to_dict(s: Scenario) -> dict:
+    """The scenario as resolved: every default filled in, None values dropped (TOML has none)."""
+    return s.model_dump(mode="json", exclude_none=True)

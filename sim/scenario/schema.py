@@ -1,0 +1,194 @@
+"""Scenario schema: every section, key and default of a scenario.
+
+The sections and their defaults, as frozen pydantic models: types and ranges are checked here;
+catalog keys, fit in memory and trace files are checked when a scenario is loaded
+(`sim.scenario.loading`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.model import catalog
+from sim.model import distributions as d
+from sim.units import TOKENS_PER_WORD
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Dist(_Section):
+    """A distribution as a scenario states it; `unit = "words"` converts at 1000/750."""
+
+    dist: Literal["fixed", "exponential", "gamma", "lognormal", "empirical"]
+    value: float | None = Field(default=None, gt=0)
+    mean: float | None = Field(default=None, gt=0)
+    cv: float | None = Field(default=None, gt=0)
+    values: tuple[float, ...] | None = Field(default=None, min_length=1)
+    weights: tuple[float, ...] | None = None
+    unit: Literal["tokens", "words", "seconds"] = "tokens"
+
+    @model_validator(mode="after")
+    def _needs(self):
+        need = {"fixed": ["value"], "exponential": ["mean"], "gamma": ["mean", "cv"],
+                "lognormal": ["mean", "cv"], "empirical": ["values"]}[self.dist]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"@{missing[0]}: a number (a '{self.dist}' distribution needs "
+                             f"{', '.join(missing)})")
+        if self.values is not None and min(self.values) <= 0:
+            raise ValueError("@values: positive values")
+        if self.weights is not None and (min(self.weights) < 0 or sum(self.weights) <= 0):
+            raise ValueError("@weights: non-negative weights, not all zero")
+        if self.weights is not None and (self.values is None
+                                         or len(self.weights) != len(self.values)):
+            raise ValueError("@weights: one weight per value")
+        return self
+
+    def build(self) -> d.Distribution:
+        k = TOKENS_PER_WORD if self.unit == "words" else 1.0
+        if self.dist == "fixed":
+            return d.Fixed(self.value * k)
+        if self.dist == "exponential":
+            return d.Exponential(self.mean * k)
+        if self.dist == "empirical":
+            return d.Empirical(tuple(v * k for v in self.values), self.weights)
+        return d.KINDS[self.dist](self.mean * k, self.cv)
+
+
+class Run(_Section):
+    duration_s: float = Field(3600.0, gt=0)
+    warmup_s: float = Field(300.0, ge=0)
+    drain_s: float = Field(600.0, ge=0)  # after arrivals stop, how long in-flight work may finish
+    seed: int = Field(1, ge=0)
+    interval_s: float = Field(60.0, gt=0)  # time-series bin width
+    shards: int = Field(1, ge=1)  # split traffic by query hash into independent shards
+    jobs: int = Field(1, ge=1)  # processes running shards at once (results do not depend on it)
+
+    @model_validator(mode="after")
+    def _warmup_before_end(self):
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(f"@warmup_s: a warm-up shorter than duration_s ({self.duration_s})")
+        return self
+
+
+class Trace(_Section):
+    """Replay of a trace file (see `searchsim trace inspect`)."""
+
+    path: str
+    format: str = "auto"  # auto-detected from the header, or a known format's name
+    mapping: str | None = None  # generic files: "time=COL,prompt=COL,output=COL,query=COL"
+    time_unit: Literal["auto", "datetime", "s", "ms", "us"] = "auto"
+    speed: float = Field(1.0, gt=0)  # 2 replays twice as fast
+    scale: float = Field(1.0, gt=0)  # rate multiplier: thinning (< 1) or shifted copies (> 1)
+    copy_offset_s: float = Field(60.0, gt=0)
+    loop: bool = False
+    start_s: float = Field(0.0, ge=0)  # window in trace time
+    end_s: float | None = Field(None, gt=0)
+    sort: bool = False  # sort out-of-order rows instead of refusing the file
+    # what the file holds, "llm" requests or "query" arrivals: read from its format when the
+    # scenario loads, so nothing downstream opens the file to decide
+    kind: Literal["auto", "llm", "query"] = "auto"
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"@end_s: a window end after start_s ({self.start_s})")
+        return self
+
+
+class Workload(_Section):
+    arrival: Literal["poisson", "bursty", "diurnal", "trace"] = "poisson"
+    trace: Trace | None = None
+    rate_qps: float = Field(1.0, gt=0)
+    cv: float = Field(1.0, gt=0)  # inter-arrival CV for `bursty`
+    profile: tuple[float, ...] | None = None  # 24 hourly rate multipliers for `diurnal`
+    day_s: float = Field(86400.0, gt=0)  # length of one profile day (compress it to test)
+    distinct_queries: int = Field(1_000_000, ge=1)
+    zipf_alpha: float = Field(0.9, ge=0)
+    one_off_share: float = Field(0.0, ge=0, le=1)
+    query_tokens: Dist = Dist(dist="fixed", value=50, unit="words")
+    response_tokens: Dist = Dist(dist="fixed", value=400, unit="words")
+
+    @model_validator(mode="after")
+    def _trace(self):
+        if self.arrival == "trace" and self.trace is None:
+            raise ValueError("@trace: a [workload.trace] table with `path` (arrival = trace)")
+        return self
+
+    @model_validator(mode="after")
+    def _profile(self):
+        p = self.profile
+        bad = p is None or len(p) != 24 or min(p) < 0 or max(p) <= 0
+        if self.arrival == "diurnal" and bad:
+            raise ValueError("@profile: 24 non-negative hourly rate multipliers, not all "
+                             "zero (diurnal arrivals)")
+        return self
+
+
+class Cache(_Section):
+    policy: Literal["none", "lru", "bernoulli"] = "none"
+    capacity: int = Field(100_000, ge=0)
+    ttl_s: float | None = Field(None, gt=0)
+    hit_rate: float = Field(0.0, ge=0, le=1)  # `bernoulli` only
+    hit_latency_s: float = Field(0.01, ge=0)
+
+
+class Retrieval(_Section):
+    servers: int = Field(8, ge=1)
+    service_s: Dist = Dist(dist="exponential", mean=0.05, unit="seconds")
+    passage_tokens: Dist = Dist(dist="fixed", value=1000, unit="words")
+    usd_per_server_hour: float = Field(0.0, ge=0)
+
+
+class LLM(_Section):
+    model: str = "gpt3_175b"
+    hardware: str = "a100_40gb"
+    tp: int = Field(16, ge=1)  # accelerators per replica (tensor/model-parallel degree)
+    replicas: int = Field(1, ge=1)
+    router: Literal["round_robin", "least_outstanding"] = "least_outstanding"
+    batching: Literal["static", "continuous"] = "static"
+    max_batch: int = Field(8, ge=1)
+    max_wait_s: float = Field(0.0, ge=0)  # static: wait this long for a batch to fill
+    chunk_tokens: int | None = Field(None, ge=1)  # continuous: prefill token budget/iteration
+    kv_memory_fraction: float = Field(0.9, gt=0, le=1)  # share of free HBM given to KV cache
+    step_model: Literal["article", "roofline"] = "article"
+    mfu: float = Field(0.213, gt=0, le=1)  # article step model: fixed share of peak
+    bytes_per_param: float = Field(2.0, gt=0)
+
+
+class Architecture(_Section):
+    kind: Literal["chatgpt_equivalent", "two_stage"] = "two_stage"
+    samples: int = Field(5, ge=1)  # chatgpt_equivalent: n responses, best kept
+    k: int = Field(10, ge=1)  # two_stage: top-K results summarized
+
+
+class Limits(_Section):
+    slo_s: float = Field(10.0, gt=0)  # latency target for slo_attainment
+    deadline_s: float | None = Field(None, gt=0)
+    policy: Literal["none", "partial", "degrade"] = "none"
+
+
+class Economics(_Section):
+    price: str | float = "aws-p4d-1y"  # catalog price key of llm.hardware, or $/chip-hour
+    revenue_per_query: float = Field(0.0476, gt=0)
+
+
+class Scenario(_Section):
+    name: str = "scenario"
+    description: str = ""
+    run: Run = Run()
+    workload: Workload = Workload()
+    cache: Cache = Cache()
+    retrieval: Retrieval = Retrieval()
+    llm: LLM = LLM()
+    architecture: Architecture = Architecture()
+    limits: Limits = Limits()
+    economics: Economics = Economics()
+
+    @property
+    def usd_per_chip_hour(self) -> float:
+        return catalog.price_per_chip_hour(self.llm.hardware, self.economics.price)

@@ -1,0 +1,99 @@
+"""The two architectures as compositions of stages, and the query source.
+
+One SimPy process per query (cache -> [retrieval] -> LLM fan-out -> selection); LLM requests
+are not processes, they are events the replicas' scheduler loops complete.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.serving.arrivals import token_counts
+from sim.serving.limits import wait_for_responses
+from sim.serving.query import Query
+
+
+def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
+    """A query's shard from its key: a fixed 64-bit mix (splitmix64's finalizer), so the
+    same query always lands on the same shard and its cache, in every run and process."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(keys).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(shards)).astype(np.int64)
+
+
+class Pipeline:
+    """Holds the stages and runs queries through them; calls `on_query` when each ends."""
+
+    def __init__(self, env, arch, cache, hit_latency_s: float, limits, pool, retrieval,
+                 on_query, shard=(0, 1)):
+        self.env, self.arch, self.cache = env, arch, cache
+        self.hit_latency_s, self.limits = hit_latency_s, limits
+        self.pool, self.retrieval, self.on_query = pool, retrieval, on_query
+        self.shard, self.shards = shard
+        self.pending: dict[int, Query] = {}
+        self.arrived = 0
+        self.source_done = False
+
+    def _columns(self, chunk: dict, keys, dists, rngs):
+        """A chunk's keys and lengths: from the trace where it has them, else drawn in bulk
+        (common random numbers across architectures)."""
+        n, fan = len(chunk["time"]), self.arch.fanout
+        key = chunk["key"] if "key" in chunk else keys.sample(n)
+        qtok = chunk["prompt"] if "prompt" in chunk else token_counts(dists["query"],
+                                                                 rngs["query_tokens"], n)
+        if self.arch.recorded_outputs:
+            out = chunk["output"].reshape(n, 1)
+        else:
+            out = token_counts(dists["response"], rngs["response_tokens"], n * fan).reshape(n, fan)
+        psg = (token_counts(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
+               if self.arch.retrieves else None)
+        return key, qtok, out, psg
+
+    def source(self, arrivals, keys, dists, rngs):
+        env = self.env
+        for chunk in arrivals:
+            times = chunk["time"]
+            key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
+            mine = shard_of(key, self.shards) == self.shard if self.shards > 1 else None
+            for i in range(len(times)):
+                qid = self.arrived  # the arrival's index in the whole stream
+                self.arrived += 1
+                if mine is not None and not mine[i]:
+                    continue
+                yield env.timeout(times[i] - env.now)
+                q = Query(qid, float(times[i]), int(key[i]), int(qtok[i]),
+                          out[i].tolist(), None if psg is None else psg[i].tolist())
+                self.pending[q.qid] = q
+                env.process(self.serve(q))
+        self.source_done = True
+
+    def serve(self, q: Query):
+        env = self.env
+        if self.arch.caches and self.cache.lookup(q.key, env.now):
+            q.hit = True
+            yield env.timeout(self.hit_latency_s)
+            return self._end(q)
+        if self.arch.retrieves:
+            q.retrieval_wait, q.retrieval_service = yield from self.retrieval.serve()
+        q.llm_submitted = env.now
+        reqs = [self.pool.submit(q.qid, p, o)
+                for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
+        q.outcome, done = yield from wait_for_responses(env, self.pool, reqs, q.arrival,
+                                                        self.limits)
+        q.responses = len(done)
+        if q.outcome != "degraded" and self.arch.caches:
+            self.cache.insert(q.key, env.now)
+        self._end(q)
+
+    def _end(self, q: Query) -> None:
+        q.done = self.env.now
+        del self.pending[q.qid]
+        self.on_query(q)
+
+    @property
+    def drained(self) -> bool:
+        return self.source_done and not self.pending and all(
+            r.outstanding == 0 for r in self.pool.replicas)

@@ -1,0 +1,20 @@
+"""One query's state as it moves through the pipeline (one row of `queries.parquet`)."""
+
+from __future__ import annotations
+
+import math
+
+
+class Query:
+    __slots__ = ("qid", "arrival", "key", "query_tokens", "outputs", "passages", "hit",
+                 "retrieval_wait", "retrieval_service", "llm_submitted", "done", "responses",
+                 "outcome")
+
+    def __init__(self, qid, arrival, key, query_tokens, outputs, passages):
+        self.qid, self.arrival, self.key = qid, arrival, key
+        self.query_tokens, self.outputs, self.passages = query_tokens, outputs, passages
+        self.hit = False
+        self.retrieval_wait = self.retrieval_service = math.nan
+        self.llm_submitted = self.done = math.nan
+        self.responses = 0
+        self.outcome = "none"

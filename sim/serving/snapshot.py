@@ -1,0 +1,41 @@
+"""What a finished simulation leaves besides its tables: the pools' levels over time and the
+replicas' counters, as plain picklable data (so shards can run in other processes and be
+summed afterwards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.serving.monitor import Level, total
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    capacity: int | None  # KV-cache tokens, where the scheduler counts them
+    kv_peak: int
+    batch_peak: int
+    outstanding: int  # queued or running at the end
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    busy_chips: Level
+    waiting: Level
+    running: Level
+    retrieval_busy: Level
+    retrieval_queue: Level
+    replicas: tuple[ReplicaStats, ...]
+    preemptions: int
+    refusals: int
+    submitted: int
+    end: float
+
+    @classmethod
+    def merge(cls, parts: list[Snapshot]) -> Snapshot:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(total([getattr(p, name) for p in parts]) for name in
+                     ("busy_chips", "waiting", "running", "retrieval_busy", "retrieval_queue")),
+                   tuple(r for p in parts for r in p.replicas),
+                   sum(p.preemptions for p in parts), sum(p.refusals for p in parts),
+                   sum(p.submitted for p in parts), max(p.end for p in parts))

@@ -1,0 +1,197 @@
+"""Continuous (iteration-level) batching, as in Orca and vLLM, with optional chunked prefill
+(Sarathi-Serve).
+
+Between iterations the scheduler drops cancelled requests, admits waiting ones while the
+batch size and the KV-cache memory allow, and prices the next iteration with the step-time
+model. Memory is counted in tokens: a running request holds its context's keys and values,
+and admission promises it room for its whole prompt. When decoding would overflow memory, the
+most recently admitted request is preempted: its KV is discarded and it rejoins the head of
+the queue, to be recomputed later (a counted preemption); nothing is admitted again until a
+request leaves. A request that could never fit (prompt + output above capacity) is refused,
+also counted.
+
+While the batch only decodes and nothing can change it, many iterations are priced at once
+and slept through in one event; an arrival or a cancellation wakes the replica, which then
+stops at the next iteration boundary. The result is identical to stepping one iteration at a
+time, at a fraction of the events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.model.perf import decode_times, prefill_pairs
+from sim.serving.stages.replica import Replica
+
+
+class ContinuousReplica(Replica):
+    def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.capacity = kv_capacity_tokens
+        self.chunk_tokens = chunk_tokens
+        self.kv_used = 0  # tokens held now
+        self.committed = 0  # tokens held plus promised: sum of prompt + generated, running
+        self._kv_logged = 0
+        self.paused = False  # after a preemption, admit nothing until a request leaves
+
+    # --- memory ----------------------------------------------------------------------------
+
+    def _log_kv(self) -> None:
+        self.kv_peak = max(self.kv_peak, self.kv_used)
+        if self.kv_used != self._kv_logged:
+            self.levels.kv_tokens.add(self.env.now, self.kv_used - self._kv_logged)
+            self._kv_logged = self.kv_used
+
+    def _enter(self, req) -> None:
+        self.running.append(req)
+        self.committed += req.prompt + req.generated
+        self.levels.running.add(self.env.now, 1)
+
+    def _leave(self, req, freed: bool = True) -> None:
+        self.running.remove(req)
+        self.committed -= req.prompt + req.generated
+        self.kv_used -= req.kv
+        req.kv = 0
+        self.levels.running.add(self.env.now, -1)
+        self.paused = self.paused and not freed
+
+    # --- admission, removal, preemption ------------------------------------------------------
+
+    def _drop_cancelled(self) -> None:
+        for req in [r for r in self.running if r.cancelled]:
+            self._leave(req)
+            self.finish(req)
+
+    def _admit(self) -> None:
+        while self.queue and len(self.running) < self.max_batch and not self.paused:
+            head = self.queue[0]
+            if head.cancelled:
+                self.take_waiting(1)
+                continue
+            if head.prompt + head.output > self.capacity:
+                self._refuse()
+                continue
+            if self.committed + head.pending_prefill + 1 > self.capacity:
+                break
+            self.queue.popleft()
+            self.levels.waiting.add(self.env.now, -1)
+            if head.started != head.started:  # NaN: first admission
+                head.started = self.env.now
+            self._enter(head)
+        self.batch_peak = max(self.batch_peak, len(self.running))
+
+    def _refuse(self) -> None:
+        req = self.queue.popleft()
+        self.levels.waiting.add(self.env.now, -1)
+        req.refused = req.cancelled = True
+        self.levels.refusals += 1
+        self.finish(req)
+
+    def _preempt_for(self, decoding: list) -> list:
+        """Room for one more token per decoding request, preempting the newest admitted."""
+        while len(self.running) > 1 and self.committed + len(decoding) > self.capacity:
+            victim = self.running[-1]
+            self._leave(victim, freed=False)
+            self.paused = True
+            victim.preemptions += 1
+            self.levels.preemptions += 1
+            self.queue.appendleft(victim)
+            self.levels.waiting.add(self.env.now, 1)
+            if victim in decoding:
+                decoding.remove(victim)
+        return decoding
+
+    # --- the scheduler loop ------------------------------------------------------------------
+
+    def loop(self):
+        while True:
+            self._drop_cancelled()
+            self._admit()
+            if not self.running:
+                self._log_kv()
+                yield self.sleep()
+                continue
+            decoding = self._preempt_for([r for r in self.running if r.pending_prefill == 0])
+            self._log_kv()
+            if len(decoding) < len(self.running):
+                yield from self._mixed_iteration(decoding)
+            else:
+                yield from self._decode_run()
+
+    def _begin(self) -> float:
+        self.levels.busy_chips.add(self.env.now, self.chips)
+        return self.env.now
+
+    def _end(self, start: float, work: list[tuple[object, int]], total: int) -> None:
+        """Share the elapsed chip-time among requests in proportion to tokens processed."""
+        per_token = (self.env.now - start) * self.chips / total
+        for req, n in work:
+            req.accel_s += per_token * n
+        self.levels.busy_chips.add(self.env.now, -self.chips)
+
+    def _prefill_plan(self, decode_count: int) -> list[tuple[object, int]]:
+        budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
+        plan = []
+        for req in self.running:
+            need = req.pending_prefill
+            if need == 0:
+                continue
+            take = need if budget is None else min(need, budget)
+            if take <= 0:
+                break
+            plan.append((req, take))
+            if budget is not None:
+                budget -= take
+        if not plan and decode_count == 0:  # a budget smaller than one token: progress anyway
+            plan = [(next(r for r in self.running if r.pending_prefill), 1)]
+        return plan
+
+    def _mixed_iteration(self, decoding: list):
+        env, start = self.env, self._begin()
+        plan = self._prefill_plan(len(decoding))
+        pf_tokens = sum(n for _, n in plan)
+        pf_pairs = sum(float(prefill_pairs(n, r.kv)) for r, n in plan)
+        context = sum(r.kv for r in decoding)
+        dt = float(self.step.iteration_time(pf_tokens, pf_pairs, len(decoding), context))
+        for req, n in plan:
+            req.kv += n
+            req.prefilled += n
+        for req in decoding:
+            req.kv += 1
+        self.kv_used += pf_tokens + len(decoding)
+        yield env.timeout(dt)
+        self._end(start, plan + [(r, 1) for r in decoding], pf_tokens + len(decoding))
+        self._emit(decoding, 1)
+
+    def _decode_run(self):
+        """Decode-only iterations until the first completion, an arrival or a cancellation."""
+        env, start, n = self.env, self._begin(), len(self.running)
+        left = min(r.output - r.generated for r in self.running)
+        room = (self.capacity - self.committed) // n  # iterations before memory runs out
+        steps = max(1, min(left, room))
+        times = np.cumsum(decode_times(self.step, n, self.kv_used, steps))
+        wake = self.sleep()
+        yield wake | env.timeout(float(times[-1]))
+        done = steps
+        if wake.triggered and env.now - start < times[-1]:
+            done = min(steps, int(np.searchsorted(times, env.now - start, side="right")) + 1)
+            yield env.timeout(max(0.0, start + float(times[done - 1]) - env.now))
+        running = list(self.running)
+        for req in running:
+            req.kv += done
+        self.kv_used += done * n
+        self._end(start, [(r, done) for r in running], done * n)
+        self._emit(running, done, first_at=start + float(times[0]))
+
+    def _emit(self, reqs, tokens: int, first_at: float | None = None) -> None:
+        now = self.env.now
+        self.committed += tokens * len(reqs)
+        self.kv_peak = max(self.kv_peak, self.kv_used)
+        for req in reqs:
+            if req.generated == 0:
+                req.first_token = now if first_at is None else first_at
+            req.generated += tokens
+            if req.generated >= req.output:
+                self._leave(req)
+                self.finish(req)

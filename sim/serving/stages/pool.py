@@ -1,0 +1,58 @@
+"""The LLM pool: R replicas of one model on `tp` accelerators each, behind a router."""
+
+from __future__ import annotations
+
+import simpy
+
+from sim.serving.snapshot import Snapshot
+from sim.serving.stages.replica import PoolLevels
+from sim.serving.stages.request import Request
+from sim.serving.stages.router import ROUTERS
+from sim.serving.stages.static import StaticReplica
+
+
+def _replica_class(batching: str):
+    if batching == "continuous":
+        from sim.serving.stages.continuous import ContinuousReplica
+        return ContinuousReplica
+    return StaticReplica
+
+
+class LLMPool:
+    def __init__(self, env: simpy.Environment, cfg, step, on_finish, kv_capacity_tokens=None):
+        self.env = env
+        self.levels = PoolLevels()
+        self.router = ROUTERS[cfg.router]()
+        self.chips = cfg.tp * cfg.replicas
+        cls = _replica_class(cfg.batching)
+        extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
+            "kv_capacity_tokens": kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
+        self.replicas = [cls(env, i, step, cfg.tp, cfg.max_batch, self.levels, on_finish,
+                             **extra) for i in range(cfg.replicas)]
+        for r in self.replicas:
+            env.process(r.loop())
+        self._next_rid = 0
+
+    def submit(self, qid: int, prompt: int, output: int) -> Request:
+        req = Request(self.env, self._next_rid, qid, prompt, output)
+        self._next_rid += 1
+        self.replicas[self.router.pick(self.replicas)].submit(req)
+        return req
+
+    def snapshot(self, retrieval, end: float) -> Snapshot:
+        """Levels and counters of this pool and the retrieval pool, as picklable data."""
+        lv = self.levels
+        return Snapshot(lv.busy_chips, lv.waiting, lv.running, retrieval.busy, retrieval.queue,
+                        tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
+                        self.submitted, end)
+
+    @property
+    def submitted(self) -> int:
+        return self._next_rid
+
+    def cancel(self, req: Request) -> None:
+        """Stop work on a request: dropped if waiting; a continuous replica frees its slot."""
+        if req.done.triggered:
+            return
+        req.cancelled = True
+        self.replicas[req.replica].wake()

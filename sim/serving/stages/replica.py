@@ -1,0 +1,87 @@
+"""What every LLM replica shares: a waiting queue, a wake-up event and the pool's monitors.
+
+A replica is one long-lived SimPy process (its scheduler loop), not a process per request.
+Schedulers subclass `Replica` and implement `loop`; building a replica starts nothing (the pool
+starts the loops), so a test can build one and drive it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+
+from sim.model.perf import StepModel
+from sim.serving.monitor import Level
+from sim.serving.snapshot import ReplicaStats
+from sim.serving.stages.request import Request
+
+
+class PoolLevels:
+    """Pool-wide levels: accelerators busy, requests waiting, requests running."""
+
+    def __init__(self):
+        self.busy_chips = Level()
+        self.waiting = Level()
+        self.running = Level()
+        self.kv_tokens = Level()  # KV-cache tokens held, summed over replicas
+        self.preemptions = 0
+        self.refusals = 0
+
+
+class Replica:
+    def __init__(self, env: simpy.Environment, index: int, step: StepModel, chips: int,
+                 max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None]):
+        self.env, self.index, self.step, self.chips = env, index, step, chips
+        self.max_batch = max_batch
+        self.levels = levels
+        self.on_finish = on_finish
+        self.queue: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.batch_peak = 0  # the largest batch this replica ran
+        self.capacity: int | None = None  # KV-cache tokens, where the scheduler counts them
+        self.kv_peak = 0
+        self._wake: simpy.Event | None = None
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.queue) + len(self.running)
+
+    def submit(self, req: Request) -> None:
+        req.replica = self.index
+        self.queue.append(req)
+        self.levels.waiting.add(self.env.now, 1)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def sleep(self) -> simpy.Event:
+        self._wake = self.env.event()
+        return self._wake
+
+    def take_waiting(self, n: int) -> list[Request]:
+        """Up to n requests from the head of the queue; cancelled ones are dropped unserved."""
+        taken = []
+        while self.queue and len(taken) < n:
+            req = self.queue.popleft()
+            self.levels.waiting.add(self.env.now, -1)
+            if req.cancelled:
+                self.finish(req)  # recorded as cancelled, never served
+                continue
+            taken.append(req)
+        return taken
+
+    def finish(self, req: Request) -> None:
+        req.finished = self.env.now
+        self.on_finish(req)
+        if not req.done.triggered:
+            req.done.succeed()
+
+    def stats(self) -> ReplicaStats:
+        return ReplicaStats(self.capacity, self.kv_peak, self.batch_peak, self.outstanding)
+
+    def loop(self):
+        raise NotImplementedError

@@ -1,0 +1,65 @@
+"""Static batching: up to B requests (or whatever arrived within a maximum wait) run together;
+prefill, then decode until the longest member finishes. Shorter members keep their slot (as
+padding) until the batch ends, which is where static batching loses throughput."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.model.perf import decode_times, prefill_pairs
+from sim.serving.stages.replica import Replica
+
+
+class StaticReplica(Replica):
+    def __init__(self, *args, max_wait: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_wait = max_wait
+
+    def _gather(self):
+        """Wait for a first request, then up to `max_wait` for the batch to fill."""
+        env = self.env
+        while not self.queue:
+            yield self.sleep()
+        deadline = env.now + self.max_wait
+        while len(self.queue) < self.max_batch and env.now < deadline:
+            yield self.sleep() | env.timeout(deadline - env.now)
+
+    def schedule(self, prompts: np.ndarray, outputs: np.ndarray
+                 ) -> tuple[float, np.ndarray, float]:
+        """(batch duration, each member's finish offset, first-token offset)."""
+        size, longest = len(prompts), int(outputs.max())
+        prefill = float(self.step.iteration_time(prompts.sum(), prefill_pairs(prompts).sum(),
+                                                 0, 0))
+        decode = decode_times(self.step, size, prompts.sum(), longest)
+        ends = prefill + np.cumsum(decode)
+        return float(ends[-1]), ends[outputs - 1], prefill + decode[0]
+
+    def loop(self):
+        while True:
+            yield from self._gather()
+            batch = self.take_waiting(self.max_batch)
+            if not batch:
+                continue
+            yield from self._run(batch)
+
+    def _run(self, batch):
+        env, start = self.env, self.env.now
+        prompts = np.array([r.prompt for r in batch])
+        outputs = np.array([r.output for r in batch])
+        duration, ends, first = self.schedule(prompts, outputs)
+        work = prompts + outputs
+        shares = duration * self.chips * work / work.sum()
+        self.running = batch
+        self.batch_peak = max(self.batch_peak, len(batch))
+        self.levels.running.add(start, len(batch))
+        self.levels.busy_chips.add(start, self.chips)
+        for r, share in zip(batch, shares, strict=True):
+            r.started, r.first_token, r.accel_s = start, start + first, float(share)
+            r.prefilled, r.generated = r.prompt, r.output
+        for i in np.argsort(ends, kind="stable"):
+            yield env.timeout(start + ends[i] - env.now)
+            self.finish(batch[i])
+        yield env.timeout(max(0.0, start + duration - env.now))
+        self.levels.busy_chips.add(env.now, -self.chips)
+        self.levels.running.add(env.now, -len(batch))
+        self.running = []
