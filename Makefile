@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean profiles
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,12 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# The shipped step-time profiles, re-fitted from the shipped measurements (see docs/accuracy.md).
+profiles: $(VENV)/.installed
+	$(BIN)/searchsim calibrate shipped --source SW --name splitwise --force \
+	  --description "Splitwise's DGX-A100/H100 profile: Llama-2-70B and BLOOM-176B, TP 2-8 (2023 PyTorch serving stack)" \
+	  --out sim/data/profiles/splitwise.toml
+	$(BIN)/searchsim calibrate shipped --source FT,LA --name fastertransformer --force \
+	  --description "FasterTransformer GPT 6.7B-175B on A100 SXM, TP 1-8 (2021-22 kernels)" \
+	  --out sim/data/profiles/fastertransformer.toml

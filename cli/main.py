@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.calibrate_cmd import calibrate_command
 from cli.catalog_cmd import catalog_command
 from cli.common import DEBUG, stop_on_sigterm
 from cli.compare_cmd import compare_command
@@ -15,6 +16,7 @@ from cli.size_cmd import size_command
 from cli.step_cmd import step_command
 from cli.sweep_cmd import sweep_command
 from cli.trace_cmd import app as trace_app
+from cli.validate_cmd import validate_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Discrete-event simulator of LLM-powered web search serving.")
@@ -36,3 +38,5 @@ app.add_typer(trace_app, name="trace")
 app.command("size")(size_command)
 app.command("sweep")(sweep_command)
 app.command("report")(report_command)
+app.command("calibrate")(calibrate_command)
+app.command("validate")(validate_command)

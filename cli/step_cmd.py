@@ -29,6 +29,7 @@ def step_command(
     context: int = typer.Option(512, help="Prompt length / context length in tokens."),
     step_model: str = typer.Option("roofline", help="roofline or article."),
     mfu: float = typer.Option(0.213, help="MFU of the article model."),
+    profile: str = typer.Option("splitwise", help="Roofline profile: shipped name or TOML."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Prefill time, decode step time, tokens per second and the bound, per batch size."""
@@ -41,13 +42,14 @@ def step_command(
             ("--mfu", mfu, 0 < mfu <= 1, "a fraction in (0, 1]")):
         if not ok:
             raise SearchsimError(Problem(name, value, expected))
-    rows = [step_figures(model, hardware, tp, b, context, step_model, mfu)
+    rows = [step_figures(model, hardware, tp, b, context, step_model, mfu, profile)
             for b in _batches(batch)]
     if as_json:
         print_json(rows if len(rows) > 1 else rows[0])
         return
     console.print(table(
-        f"{model} on {tp} x {hardware}, context {context}, {step_model} model",
+        f"{model} on {tp} x {hardware}, context {context}, {step_model} model"
+        + (f" ({profile} profile)" if step_model == "roofline" else ""),
         ["batch", "prefill (ms)", "prefill tok/s", "prefill bound", "decode step (ms)",
          "decode tok/s", "decode bound"],
         [[str(r["batch"]), f"{r['prefill_s'] * 1e3:.2f}", f"{r['prefill_tokens_per_s']:,.0f}",

@@ -47,9 +47,8 @@ def sweep_command(
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
     rows = sweep.run(points, jobs)
     if out is not None:
-        tmp = out.with_name(f".{out.name}.partial")
-        tmp.write_text(_csv(rows), encoding="utf-8")
-        tmp.replace(out)
+        from sim.io.atomic import write_text
+        write_text(out, _csv(rows))
     if as_json:
         print_json(rows)
         return

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sim.errors import Problem, SearchsimError
+from sim.io.atomic import write_text
 from sim.io.rundir import FILES
 
 
@@ -90,8 +91,4 @@ def build(run_dir: str | Path) -> str:
 
 def write(run_dir: str | Path, out: str | Path | None = None) -> Path:
     target = Path(out) if out is not None else Path(run_dir) / "report.html"
-    text = build(run_dir)
-    tmp = target.with_name(f".{target.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text(target, build(run_dir))

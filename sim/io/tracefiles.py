@@ -3,41 +3,26 @@ from a scenario's workload (same seed, same file)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.io.atomic import replacing
 from sim.serving import arrivals as workload
 from sim.serving.rng import streams
 from sim.traces.formats import Format
 from sim.traces.reader import SCHEMA, read_batches
 
 
-def _atomic_writer(out: Path, kind: str):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    schema = SCHEMA.with_metadata({"searchsim.kind": kind})
-    return Path(tmp), pq.ParquetWriter(tmp, schema, compression="zstd")
-
-
 def _write(batches, out: Path, kind: str) -> int:
-    tmp, writer = _atomic_writer(out, kind)
+    schema = SCHEMA.with_metadata({"searchsim.kind": kind})
     rows = 0
-    try:
+    with replacing(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for b in batches:
             writer.write_batch(b)
             rows += b.num_rows
-        writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
     return rows
 
 

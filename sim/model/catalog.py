@@ -33,6 +33,23 @@ class Price(_Frozen):
         return self.usd_per_hour / self.chips
 
 
+class Interconnect(_Frozen):
+    """The tensor-parallel link of one chip: per-direction bandwidth, one ring step's latency."""
+
+    kind: str
+    gb_s: float = Field(gt=0)
+    latency_us: float = Field(ge=0)
+    source: str
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.gb_s * 1e9
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_us * 1e-6
+
+
 class Accelerator(_Frozen):
     key: str
     name: str
@@ -42,6 +59,10 @@ class Accelerator(_Frozen):
     board_power_w: float = Field(gt=0)
     purchase_usd: float | None = Field(default=None, gt=0)
     source: str
+    family: str
+    flops_efficiency: float = Field(gt=0, le=1)
+    memory_efficiency: float = Field(gt=0, le=1)
+    interconnect: Interconnect
     prices: tuple[Price, ...] = ()
 
     @property

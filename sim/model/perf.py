@@ -6,9 +6,9 @@ sequences (whose contexts sum to `decode_context` tokens). Every argument may be
 so a scheduler can price many iterations at once. Schedulers never compute FLOPs themselves.
 
 - `article`: every token costs 2N FLOPs at a fixed MFU of peak (the article's framework).
-- `roofline`: prefill compute-bound, decode max(compute, weight + KV bytes / bandwidth), with
-  efficiency factors, a fixed per-iteration overhead and a tensor-parallel all-reduce term
-  (docs/modelling.md section 7).
+- `roofline`: max(compute, memory) with achieved efficiencies, ring all-reduces and the
+  engine's fixed costs, all from a calibrated `Profile` (docs/modelling.md section 7;
+  docs/accuracy.md for how well it predicts published measurements).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from sim.model.catalog import Accelerator, Model
+from sim.model.profile import BARE, FamilyFit, Profile
 
 
 class StepModel(Protocol):
@@ -51,92 +52,106 @@ class ArticleStep:
 
 @dataclass(frozen=True)
 class RooflineStep:
-    """max(compute, memory) per iteration, plus overhead and tensor-parallel communication.
+    """max(compute, memory) per iteration, plus tensor-parallel all-reduces and the engine's
+    fixed costs, with every efficiency and overhead taken from a `Profile`:
 
-    Defaults reproduce FasterTransformer's 13B measurements on one A100 40GB (prefill of 512
-    tokens 63.2 ms, decode step at context 512 22.0 ms) within a few percent.
+    - compute: 2N FLOPs per token at the family's achieved FLOP/s, plus a fixed GEMM term of
+      `gemm_half_tokens` tokens (GEMM efficiency n / (n + h) for n tokens is exactly this
+      offset), plus attention at 4 x layers x heads x head_dim FLOPs per token-context pair
+      at `attention_efficiency` of peak;
+    - memory: weights once, plus the KV cache read and written, at the family's achieved
+      bandwidth;
+    - all-reduce: two per layer, a ring of tp chips: 2(tp - 1) steps of latency, and
+      2(tp - 1)/tp of tokens x d_model x 2 bytes over the link;
+    - fixed: `layer_overhead_us` per layer (kernel launches) and `iteration_overhead_ms`
+      (scheduling, sampling) per iteration.
+    Every term is linear in the iteration's counts, so the coefficients are computed once and
+    the same arithmetic serves scalars (one iteration) and numpy arrays (many).
     """
 
     model: Model
     hardware: Accelerator
     tp: int
-    eta_flops: float = 0.69
-    eta_bw: float = 0.78
-    overhead_s: float = 0.0
-    link_bytes_per_s: float = 300e9  # per-direction NVLink-class bandwidth between chips
-    link_latency_s: float = 5e-6  # per all-reduce
+    profile: Profile = BARE
     bytes_per_param: float = 2.0
     kv_bytes_per_element: float = 2.0
 
-    # Every term is linear in the iteration's counts, so the coefficients are computed once
-    # and the same arithmetic serves scalars (one iteration) and numpy arrays (many).
+    @cached_property
+    def _fit(self) -> FamilyFit:
+        return self.profile.family(self.hardware)
 
     @cached_property
-    def _flops_per_token(self) -> float:
-        return 2.0 * self.model.params
+    def _s_per_token(self) -> float:
+        flop_rate = self.hardware.peak_flops * self.tp * self._fit.flops_efficiency
+        return 2.0 * self.model.params / flop_rate
 
     @cached_property
-    def _flops_per_pair(self) -> float:
+    def _s_per_pair(self) -> float:
         m = self.model
-        return 4.0 * m.layers * m.heads * m.head_dim
-
-    @cached_property
-    def _kv_bytes(self) -> float:
-        return self.model.kv_bytes_per_token(self.kv_bytes_per_element)
-
-    @cached_property
-    def _weight_bytes(self) -> float:
-        return self.model.weight_bytes(self.bytes_per_param)
-
-    @cached_property
-    def _flop_rate(self) -> float:
-        return self.hardware.peak_flops * self.tp * self.eta_flops
+        rate = self.hardware.peak_flops * self.tp * self.profile.attention_efficiency
+        return 4.0 * m.layers * m.heads * m.head_dim / rate
 
     @cached_property
     def _byte_rate(self) -> float:
-        return self.hardware.hbm_bytes_per_s * self.tp * self.eta_bw
+        return self.hardware.hbm_bytes_per_s * self.tp * self._fit.memory_efficiency
+
+    @cached_property
+    def _s_weights(self) -> float:
+        return self.model.weight_bytes(self.bytes_per_param) / self._byte_rate
+
+    @cached_property
+    def _s_per_kv_token(self) -> float:
+        return self.model.kv_bytes_per_token(self.kv_bytes_per_element) / self._byte_rate
 
     @cached_property
     def _comm(self) -> tuple[float, float]:
         """(fixed seconds, seconds per token) of the all-reduces, two per layer."""
         if self.tp == 1:
             return 0.0, 0.0
-        count = 2 * self.model.layers
-        per_token = self.model.d_model * 2.0 * 2.0 * (self.tp - 1) / self.tp
-        return count * self.link_latency_s, count * per_token / self.link_bytes_per_s
+        count, steps = 2 * self.model.layers, 2 * (self.tp - 1)
+        per_token = self.model.d_model * 2.0 * steps / self.tp
+        return (count * steps * self._fit.allreduce_latency_us * 1e-6,
+                count * per_token / (self._fit.allreduce_gb_s * 1e9))
+
+    @cached_property
+    def _fixed(self) -> float:
+        """Seconds every iteration pays whatever its size: launches, scheduling, GEMM tiles,
+        all-reduce latency."""
+        p = self.profile
+        return (self.model.layers * p.layer_overhead_us * 1e-6 + p.iteration_overhead_ms * 1e-3
+                + p.gemm_half_tokens * self._s_per_token + self._comm[0])
 
     def flops(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
-        return (self._flops_per_token * (prefill_tokens + decode_seqs)
-                + self._flops_per_pair * (prefill_attn + decode_context))
-
-    def bytes_moved(self, prefill_tokens, decode_seqs, decode_context):
-        """Weights once, the KV cache read, and the new tokens' KV written."""
-        return self._weight_bytes + self._kv_bytes * (decode_context + prefill_tokens
-                                                      + decode_seqs)
-
-    def communication_time(self, tokens):
-        fixed, per_token = self._comm
-        return fixed + per_token * tokens if fixed else 0.0 * tokens
+        m = self.model
+        return (2.0 * m.params * (prefill_tokens + decode_seqs)
+                + 4.0 * m.layers * m.heads * m.head_dim * (prefill_attn + decode_context))
 
     def compute_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
-        return self.flops(prefill_tokens, prefill_attn, decode_seqs,
-                          decode_context) / self._flop_rate
+        return (self._s_per_token * (prefill_tokens + decode_seqs)
+                + self._s_per_pair * (prefill_attn + decode_context))
 
     def memory_time(self, prefill_tokens, decode_seqs, decode_context):
-        return self.bytes_moved(prefill_tokens, decode_seqs, decode_context) / self._byte_rate
+        """Weights once, the KV cache read, and the new tokens' KV written."""
+        return self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
+                                                         + decode_seqs)
 
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
         memory = self.memory_time(prefill_tokens, decode_seqs, decode_context)
         longer = np.maximum(compute, memory) if isinstance(compute, np.ndarray) or \
             isinstance(memory, np.ndarray) else max(compute, memory)
-        comm = self.communication_time(prefill_tokens + decode_seqs)
-        return longer + self.overhead_s + comm
+        return longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
 
     def bound(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> str:
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
         memory = self.memory_time(prefill_tokens, decode_seqs, decode_context)
         return "compute" if compute >= memory else "memory"
+
+    @property
+    def ridge_flops_per_byte(self) -> float:
+        fit = self._fit
+        return (self.hardware.peak_flops * fit.flops_efficiency
+                / (self.hardware.hbm_bytes_per_s * fit.memory_efficiency))
 
 
 def decode_times(step: StepModel, seqs: int, context: float, steps: int) -> np.ndarray:
@@ -154,12 +169,14 @@ def prefill_pairs(prompt_tokens, already: int = 0):
 
 
 def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = 0.213,
-         bytes_per_param: float = 2.0) -> StepModel:
+         bytes_per_param: float = 2.0, profile: Profile = BARE) -> StepModel:
     if kind == "roofline":
-        return RooflineStep(model, hardware, tp, bytes_per_param=bytes_per_param)
+        return RooflineStep(model, hardware, tp, profile, bytes_per_param=bytes_per_param)
     return ArticleStep(model, hardware, tp, mfu)
 
 
 def build(cfg, model: Model, hardware: Accelerator) -> StepModel:
-    """The step model an `[llm]` section asks for."""
-    return make(cfg.step_model, model, hardware, cfg.tp, cfg.mfu, cfg.bytes_per_param)
+    """The step model an `[llm]` section asks for (its profile named by `llm.profile`)."""
+    from sim.model import profile as profiles
+    return make(cfg.step_model, model, hardware, cfg.tp, cfg.mfu, cfg.bytes_per_param,
+                profiles.load(cfg.profile))

@@ -86,6 +86,9 @@ def _check_catalog(s: Scenario) -> None:
     if problems:
         raise SearchsimError(problems)
     hw, model = catalog.accelerator(s.llm.hardware), catalog.model(s.llm.model)
+    if s.llm.step_model == "roofline":
+        from sim.model import profile
+        profile.load(s.llm.profile)
     price = s.economics.price
     if isinstance(price, str) and price not in [p.key for p in hw.prices]:
         valid = ", ".join(p.key for p in hw.prices) or "none"

@@ -156,6 +156,9 @@ class LLM(_Section):
     chunk_tokens: int | None = Field(None, ge=1)  # continuous: prefill token budget/iteration
     kv_memory_fraction: float = Field(0.9, gt=0, le=1)  # share of free HBM given to KV cache
     step_model: Literal["article", "roofline"] = "article"
+    # roofline: a shipped step-time profile (`searchsim validate` lists them) or a TOML file
+    # written by `searchsim calibrate`
+    profile: str = "splitwise"
     mfu: float = Field(0.213, gt=0, le=1)  # article step model: fixed share of peak
     bytes_per_param: float = Field(2.0, gt=0)
 

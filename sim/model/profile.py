@@ -1,0 +1,105 @@
+"""Step-time profiles: the fitted parameters of the roofline step model, as data.
+
+A profile holds what an inference engine adds to the hardware's roofline (per-layer and
+per-iteration overheads, the tokens at which GEMMs reach half their efficiency, attention
+efficiency) and, per chip family, the achieved compute and memory efficiency and the
+all-reduce link (latency per ring step, bandwidth). `searchsim calibrate` writes profiles;
+the shipped ones live in `sim/data/profiles/` with the command that produced them. A family a
+profile does not cover falls back to the catalog's defaults for that accelerator.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from sim.errors import Problem, SearchsimError, unknown_key
+from sim.model.catalog import Accelerator
+
+SOFTWARE_KEYS = ("layer_overhead_us", "iteration_overhead_ms", "gemm_half_tokens",
+                 "attention_efficiency")
+FAMILY_KEYS = ("flops_efficiency", "memory_efficiency", "allreduce_latency_us",
+               "allreduce_gb_s")
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    flops_efficiency: float
+    memory_efficiency: float
+    allreduce_latency_us: float
+    allreduce_gb_s: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    layer_overhead_us: float = 0.0
+    iteration_overhead_ms: float = 0.0
+    gemm_half_tokens: float = 0.0
+    attention_efficiency: float = 0.69
+    families: dict[str, FamilyFit] = field(default_factory=dict)
+    description: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    def family(self, hw: Accelerator) -> FamilyFit:
+        """This profile's fit for the accelerator's family, or the catalog's defaults."""
+        if hw.family in self.families:
+            return self.families[hw.family]
+        link = hw.interconnect
+        return FamilyFit(hw.flops_efficiency, hw.memory_efficiency, link.latency_us, link.gb_s)
+
+    def covers(self, hw: Accelerator) -> bool:
+        return hw.family in self.families
+
+
+# The uncalibrated roofline: catalog efficiencies and links, no software overheads.
+BARE = Profile("bare", description="catalog efficiencies and links, no fitted overheads")
+
+
+def from_dict(name: str, raw: dict) -> Profile:
+    sw = raw.get("software", {})
+    fams = raw.get("families", {})
+    try:
+        families = {k: FamilyFit(**{key: float(v[key]) for key in FAMILY_KEYS})
+                    for k, v in fams.items()}
+        software = {key: float(sw[key]) for key in SOFTWARE_KEYS}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SearchsimError(Problem(f"profile {name}", str(exc),
+                                     "software and families tables with every parameter")
+                             ) from None
+    return Profile(name, **software, families=families, description=raw.get("description", ""),
+                   provenance=raw.get("provenance", {}))
+
+
+def to_dict(p: Profile) -> dict:
+    return {"name": p.name, "description": p.description, "provenance": p.provenance,
+            "software": {k: getattr(p, k) for k in SOFTWARE_KEYS},
+            "families": {f: {k: getattr(fit, k) for k in FAMILY_KEYS}
+                         for f, fit in sorted(p.families.items())}}
+
+
+def shipped() -> list[str]:
+    folder = resources.files("sim").joinpath("data", "profiles")
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
+                  if p.name.endswith(".toml"))
+
+
+@cache
+def load(name_or_path: str) -> Profile:
+    """A shipped profile by name, or a profile TOML file by path."""
+    if name_or_path == BARE.name:
+        return BARE
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml"):
+        if not path.is_file():
+            raise SearchsimError(Problem("llm.profile", name_or_path, "an existing TOML file"))
+        text = path.read_text(encoding="utf-8")
+    elif name_or_path in shipped():
+        text = resources.files("sim").joinpath("data", "profiles",
+                                               f"{name_or_path}.toml").read_text("utf-8")
+    else:
+        raise unknown_key("llm.profile", name_or_path, [*shipped(), BARE.name])
+    return from_dict(path.stem, tomllib.loads(text))
