@@ -46,7 +46,7 @@ def test_cost_reproduces_the_article(runner):
 def test_cost_bad_arguments(runner):
     res = runner.invoke(app, ["cost", "--model", "gpt5"])
     assert res.exit_code == 2
-    assert "model: got 'gpt5', expected one of: chinchilla_70b" in res.stderr
+    assert "model: got 'gpt5', expected one of: bloom_176b, chinchilla_70b" in res.stderr
     res = runner.invoke(app, ["cost", "--hardware", "a100", "--price", "x"])
     assert res.exit_code == 2 and "hardware: got 'a100'" in res.stderr
     res = runner.invoke(app, ["cost", "--price", "nope"])

@@ -1,7 +1,8 @@
 """Deadline policies, each on a deterministic hand-computed case.
 
 One replica, batch size 1, a step model of 0.1 s per token: a request with a 1-token prompt
-and 9 output tokens takes 1.0 s alone (1 prefill + 9 decode iterations of 0.1 s)."""
+and 10 output tokens takes 1.0 s alone (1 prefill iteration, which samples the first token,
+then 9 decode iterations of 0.1 s)."""
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def _run(queries, batching="continuous"):
     results = []
 
     def query(qid, n, deadline, policy):
-        reqs = [pool.submit(qid, 1, 9) for _ in range(n)]
+        reqs = [pool.submit(qid, 1, 10) for _ in range(n)]
         limits = Limits(deadline_s=deadline, policy=policy)
         outcome, done = yield from wait_for_responses(env, pool, reqs, 0.0, limits)
         results.append({"qid": qid, "t": env.now, "outcome": outcome, "responses": len(done),
@@ -48,10 +49,12 @@ def test_partial_answers_with_what_finished_and_cancels_the_rest():
     assert [r.finished for r in q["reqs"][:2]] == pytest.approx([1.0, 2.0])
     third = reqs.iloc[2]
     assert third.cancelled
-    # it stops at the next iteration boundary, 2.6: 1 prefill + 5 decode tokens consumed
+    # it stops at the next iteration boundary, 2.6: 1 prefill + 5 decode iterations consumed,
+    # 6 tokens generated (the prefill sampled the first)
     assert third.finished == pytest.approx(2.6)
     assert third.accelerator_s == pytest.approx(0.6)
-    assert third.generated_tokens == 5
+    assert third.generated_tokens == 6
+    assert third.first_token == pytest.approx(2.1)  # its prefill iteration, 2.0 -> 2.1
 
 
 def test_partial_with_nothing_finished_is_degraded():

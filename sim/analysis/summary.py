@@ -111,8 +111,10 @@ def capacity_qps(s, snap, requests: pa.Table, requests_per_query: float) -> floa
         batch = max(1, min(batch, int(kv // (prompt + output))))
     step = perf.build(s.llm, catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware))
     prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
-    steps = max(1, round(output))
-    decode = float(decode_times(step, batch, batch * prompt, steps).sum()) * output / steps
+    # the prefill samples the first token; output - 1 decode iterations follow
+    steps = max(1, round(output - 1))
+    decode = float(decode_times(step, batch, batch * (prompt + 1), steps).sum()) * (
+        output - 1) / steps
     per_request = (prefill + decode) / batch  # replica-seconds
     return s.llm.replicas / (per_request * requests_per_query)
 
@@ -148,7 +150,10 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, s
         s.architecture.kind == "two_stage" else 0.0
     fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
     utilization = snap.busy_chips.integral(w0, w1) / (chips * window)
-    req_tokens = requests["prefilled_tokens"].to_numpy() + requests["generated_tokens"].to_numpy()
+    # tokens the model processed: the prompt (and any recomputation), then every generated
+    # token but the last fed back in (the prefill iteration samples the first)
+    generated = requests["generated_tokens"].to_numpy()
+    req_tokens = requests["prefilled_tokens"].to_numpy() + np.maximum(generated - 1, 0)
     busy_total = float(requests["accelerator_s"].to_numpy().sum())
     mfu_busy = float(useful_flops(model, req_tokens.sum()) / (busy_total * hardware.peak_flops)
                      ) if busy_total > 0 else None

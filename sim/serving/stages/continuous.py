@@ -88,9 +88,16 @@ class ContinuousReplica(Replica):
         self.levels.refusals += 1
         self.finish(req)
 
+    def _new_tokens(self, decoding: list) -> int:
+        """Tokens the next iteration adds beyond what is committed: one per decoding request
+        and one per request whose prefill it completes (that iteration samples a token)."""
+        plan = self._prefill_plan(len(decoding))
+        return len(decoding) + sum(1 for req, n in plan if n == req.pending_prefill)
+
     def _preempt_for(self, decoding: list) -> list:
-        """Room for one more token per decoding request, preempting the newest admitted."""
-        while len(self.running) > 1 and self.committed + len(decoding) > self.capacity:
+        """Room for the next iteration's new tokens, preempting the newest admitted."""
+        while len(self.running) > 1 and self.committed + self._new_tokens(decoding) > \
+                self.capacity:
             victim = self.running[-1]
             self._leave(victim, freed=False)
             self.paused = True
@@ -162,7 +169,13 @@ class ContinuousReplica(Replica):
         self.kv_used += pf_tokens + len(decoding)
         yield env.timeout(dt)
         self._end(start, plan + [(r, 1) for r in decoding], pf_tokens + len(decoding))
-        self._emit(decoding, 1)
+        # as in vLLM, TensorRT-LLM and SGLang, the iteration that completes a prefill samples
+        # the request's first token (its KV slot is held from now, like a decoded token's)
+        prefilled = [r for r, _ in plan if r.pending_prefill == 0]
+        for req in prefilled:
+            req.kv += 1
+        self.kv_used += len(prefilled)
+        self._emit(decoding + prefilled, 1)
 
     def _decode_run(self):
         """Decode-only iterations until the first completion, an arrival or a cancellation."""
@@ -182,15 +195,15 @@ class ContinuousReplica(Replica):
             req.kv += done
         self.kv_used += done * n
         self._end(start, [(r, done) for r in running], done * n)
-        self._emit(running, done, first_at=start + float(times[0]))
+        self._emit(running, done)
 
-    def _emit(self, reqs, tokens: int, first_at: float | None = None) -> None:
+    def _emit(self, reqs, tokens: int) -> None:
         now = self.env.now
         self.committed += tokens * len(reqs)
         self.kv_peak = max(self.kv_peak, self.kv_used)
         for req in reqs:
             if req.generated == 0:
-                req.first_token = now if first_at is None else first_at
+                req.first_token = now
             req.generated += tokens
             if req.generated >= req.output:
                 self._leave(req)

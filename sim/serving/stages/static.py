@@ -26,13 +26,14 @@ class StaticReplica(Replica):
 
     def schedule(self, prompts: np.ndarray, outputs: np.ndarray
                  ) -> tuple[float, np.ndarray, float]:
-        """(batch duration, each member's finish offset, first-token offset)."""
+        """(batch duration, each member's finish offset, first-token offset). The prefill
+        iteration samples every member's first token; `longest - 1` decode iterations follow."""
         size, longest = len(prompts), int(outputs.max())
         prefill = float(self.step.iteration_time(prompts.sum(), prefill_pairs(prompts).sum(),
                                                  0, 0))
-        decode = decode_times(self.step, size, prompts.sum(), longest)
-        ends = prefill + np.cumsum(decode)
-        return float(ends[-1]), ends[outputs - 1], prefill + decode[0]
+        decode = decode_times(self.step, size, prompts.sum() + size, longest - 1)
+        ends = prefill + np.concatenate([[0.0], np.cumsum(decode)])
+        return float(ends[-1]), ends[outputs - 1], prefill
 
     def loop(self):
         while True:
