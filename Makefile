@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean profiles
+.PHONY: demo test lint bench clean profiles golden mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,7 @@ profiles: $(VENV)/.installed
 	$(BIN)/searchsim calibrate shipped --source FT,LA --name fastertransformer --force \
 	  --description "FasterTransformer GPT 6.7B-175B on A100 SXM, TP 1-8 (2021-22 kernels)" \
 	  --out sim/data/profiles/fastertransformer.toml
+
+# Rewrite tests/golden/*.json from the current model; review the diff before committing.
+golden: $(VENV)/.installed-test
+	SEARCHSIM_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py

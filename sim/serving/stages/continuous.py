@@ -25,6 +25,10 @@ from sim.serving.stages.replica import Replica
 
 
 class ContinuousReplica(Replica):
+    # Iterations priced per decode-run event; 1 forces iteration-by-iteration stepping (the
+    # oracle the fast path is tested against). None: as many as nothing can interrupt.
+    max_run_steps: int | None = None
+
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
@@ -182,7 +186,7 @@ class ContinuousReplica(Replica):
         env, start, n = self.env, self._begin(), len(self.running)
         left = min(r.output - r.generated for r in self.running)
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
-        steps = max(1, min(left, room))
+        steps = max(1, min(left, room, self.max_run_steps or left))
         times = np.cumsum(decode_times(self.step, n, self.kv_used, steps))
         wake = self.sleep()
         yield wake | env.timeout(float(times[-1]))
