@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from cli.common import clean_errors, console, print_json, require_new_file, table
+from cli.common import (
+    ERROR_COLUMNS,
+    clean_errors,
+    console,
+    error_rows,
+    print_json,
+    require_new_file,
+    table,
+)
 
 
 def _split(text: str | None) -> set[str] | None:
@@ -30,6 +38,7 @@ def calibrate_command(
     from sim.errors import Problem, SearchsimError
     from sim.io.profiles import write_profile
     from sim.model import calibration, measurements
+    from sim.model.profile import to_dict
 
     require_new_file(out, force)
     ms = [m for f in files for m in (measurements.shipped() if f == "shipped"
@@ -48,19 +57,15 @@ def calibrate_command(
     held = calibration.table(calibration.cross_validate(ms), lambda m: f"{m.source} {m.regime}")
     if out is not None:
         write_profile(fitted, out)
-    if as_json:
-        from sim.model.profile import to_dict
-        print_json({"profile": to_dict(fitted), "fit": in_sample, "cross_validation": held})
-        return
-    from sim.model.profile import to_dict
     d = to_dict(fitted)
+    if as_json:
+        print_json({"profile": d, "fit": in_sample, "cross_validation": held})
+        return
     console.print(table(f"Profile {name} ({len(ms)} measurements)", ["parameter", "value"],
                         [[k, f"{v:g}"] for k, v in d["software"].items()]
                         + [[f"{f}.{k}", f"{v:g}"] for f, fit in d["families"].items()
                            for k, v in fit.items()]))
-    cols = ["group", "n", "MAPE", "worst"]
     for title, stats in (("Fit (in sample)", in_sample), ("Cross-validated", held)):
-        console.print(table(title, cols, [[str(r["group"]), str(r["n"]), f"{r['mape']:.1%}",
-                                           f"{r['worst']:.1%}"] for r in stats]))
+        console.print(table(title, ERROR_COLUMNS, error_rows(stats)))
     if out is not None:
         console.print(f"profile written: {out}")

@@ -93,3 +93,12 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     for r in rows:
         t.add_row(*r)
     return t
+
+
+ERROR_COLUMNS = ["group", "n", "MAPE", "worst"]
+
+
+def error_rows(stats: list[dict]) -> list[list[str]]:
+    """Rows of `calibration.table`'s per-group MAPE and worst error."""
+    return [[str(r["group"]), str(r["n"]), f"{r['mape']:.1%}", f"{r['worst']:.1%}"]
+            for r in stats]

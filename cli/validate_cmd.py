@@ -6,12 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import clean_errors, console, print_json, table
-
-
-def _rows(stats: list[dict]) -> list[list[str]]:
-    return [[str(r["group"]), str(r["n"]), f"{r['mape']:.1%}", f"{r['worst']:.1%}"]
-            for r in stats]
+from cli.common import ERROR_COLUMNS, clean_errors, console, error_rows, print_json, table
 
 
 @clean_errors
@@ -29,7 +24,6 @@ def validate_command(
     if as_json:
         print_json(rep)
         return
-    cols = ["group", "n", "MAPE", "worst"]
     if rows:
         console.print(table("Every measurement", [
             "source", "profile", "model", "hardware", "tp", "batch", "in", "out", "metric",
@@ -43,7 +37,7 @@ def validate_command(
                        ("cross_validation", "Cross-validated (each source or deployment "
                                             "left out of the fit)")):
         if key in rep:
-            console.print(table(f"{title} — profile: {rep['profile']}", cols,
-                                _rows(rep[key])))
+            console.print(table(f"{title} — profile: {rep['profile']}", ERROR_COLUMNS,
+                                error_rows(rep[key])))
     for key in ("regime", "tp"):
-        console.print(table(f"By {key}", cols, _rows(rep["by"][key])))
+        console.print(table(f"By {key}", ERROR_COLUMNS, error_rows(rep["by"][key])))

@@ -13,6 +13,8 @@ Submodules are imported on first use, so `import sim` stays cheap.
 
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 __all__ = ["load", "run"]
 
@@ -27,6 +29,6 @@ def run(scenario, progress=None):
     """Simulate a scenario (a `Scenario` or a path to its TOML file); returns `Results`
     with `summary` (dict) and the `queries`, `requests` and `timeseries` Arrow tables."""
     from sim.runner.api import run as _run
-    if not hasattr(scenario, "llm"):
+    if isinstance(scenario, str | os.PathLike):
         scenario = load(scenario)
     return _run(scenario, progress)

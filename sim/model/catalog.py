@@ -41,14 +41,6 @@ class Interconnect(_Frozen):
     latency_us: float = Field(ge=0)
     source: str
 
-    @property
-    def bytes_per_s(self) -> float:
-        return self.gb_s * 1e9
-
-    @property
-    def latency_s(self) -> float:
-        return self.latency_us * 1e-6
-
 
 class Accelerator(_Frozen):
     key: str

@@ -21,6 +21,7 @@ import numpy as np
 
 from sim.model.catalog import Accelerator, Model
 from sim.model.profile import BARE, FamilyFit, Profile
+from sim.model.profile import load as load_profile
 
 
 class StepModel(Protocol):
@@ -177,6 +178,5 @@ def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = 0
 
 def build(cfg, model: Model, hardware: Accelerator) -> StepModel:
     """The step model an `[llm]` section asks for (its profile named by `llm.profile`)."""
-    from sim.model import profile as profiles
     return make(cfg.step_model, model, hardware, cfg.tp, cfg.mfu, cfg.bytes_per_param,
-                profiles.load(cfg.profile))
+                load_profile(cfg.profile))

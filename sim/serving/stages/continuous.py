@@ -92,16 +92,16 @@ class ContinuousReplica(Replica):
         self.levels.refusals += 1
         self.finish(req)
 
-    def _new_tokens(self, decoding: list) -> int:
-        """Tokens the next iteration adds beyond what is committed: one per decoding request
-        and one per request whose prefill it completes (that iteration samples a token)."""
-        plan = self._prefill_plan(len(decoding))
-        return len(decoding) + sum(1 for req, n in plan if n == req.pending_prefill)
-
-    def _preempt_for(self, decoding: list) -> list:
-        """Room for the next iteration's new tokens, preempting the newest admitted."""
-        while len(self.running) > 1 and self.committed + self._new_tokens(decoding) > \
-                self.capacity:
+    def _next_iteration(self, decoding: list) -> list[tuple[object, int]]:
+        """The next iteration's prefill plan (empty when every request decodes), preempting
+        the newest admitted until memory holds its new tokens: one per decoding request and
+        one per request whose prefill it completes (that iteration samples a token)."""
+        while True:
+            plan = self._prefill_plan(len(decoding)) if len(decoding) < len(self.running) \
+                else []
+            new = len(decoding) + sum(1 for req, n in plan if n == req.pending_prefill)
+            if len(self.running) <= 1 or self.committed + new <= self.capacity:
+                return plan
             victim = self.running[-1]
             self._leave(victim, freed=False)
             self.paused = True
@@ -111,7 +111,6 @@ class ContinuousReplica(Replica):
             self.levels.waiting.add(self.env.now, 1)
             if victim in decoding:
                 decoding.remove(victim)
-        return decoding
 
     # --- the scheduler loop ------------------------------------------------------------------
 
@@ -123,10 +122,11 @@ class ContinuousReplica(Replica):
                 self._log_kv()
                 yield self.sleep()
                 continue
-            decoding = self._preempt_for([r for r in self.running if r.pending_prefill == 0])
+            decoding = [r for r in self.running if r.pending_prefill == 0]
+            plan = self._next_iteration(decoding)  # may preempt: trims `decoding` in place
             self._log_kv()
             if len(decoding) < len(self.running):
-                yield from self._mixed_iteration(decoding)
+                yield from self._mixed_iteration(decoding, plan)
             else:
                 yield from self._decode_run()
 
@@ -158,9 +158,8 @@ class ContinuousReplica(Replica):
             plan = [(next(r for r in self.running if r.pending_prefill), 1)]
         return plan
 
-    def _mixed_iteration(self, decoding: list):
+    def _mixed_iteration(self, decoding: list, plan: list):
         env, start = self.env, self._begin()
-        plan = self._prefill_plan(len(decoding))
         pf_tokens = sum(n for _, n in plan)
         pf_pairs = sum(float(prefill_pairs(n, r.kv)) for r, n in plan)
         context = sum(r.kv for r in decoding)
