@@ -8,6 +8,7 @@ from cli.common import clean_errors, console, fmt, print_json, table
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog
 from sim.model import economics as ec
+from sim.model.perf import ARTICLE_MFU
 
 
 def _price(hardware: str, price: str | None) -> tuple[float, str]:
@@ -53,7 +54,7 @@ def cost_command(
     model: str = typer.Option("gpt3_175b", help="Catalog model key."),
     hardware: str = typer.Option("a100_40gb", help="Catalog accelerator key."),
     price: str = typer.Option(None, help="Catalog price key of the hardware, or $ per chip-hour."),
-    mfu: float = typer.Option(0.213, help="Model FLOPs utilization in (0, 1]."),
+    mfu: float = typer.Option(ARTICLE_MFU, help="Model FLOPs utilization in (0, 1]."),
     training_tokens: float = typer.Option(None, help="Training tokens (default: the catalog's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -7,6 +7,7 @@ import typer
 from cli.common import clean_errors, console, print_json, table
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog
+from sim.model.perf import ARTICLE_MFU
 from sim.model.stepinfo import step_figures
 
 
@@ -28,7 +29,7 @@ def step_command(
     batch: str = typer.Option("1", help="Batch size, or several: 1,8,64."),
     context: int = typer.Option(512, help="Prompt length / context length in tokens."),
     step_model: str = typer.Option("roofline", help="roofline or article."),
-    mfu: float = typer.Option(0.213, help="MFU of the article model."),
+    mfu: float = typer.Option(ARTICLE_MFU, help="MFU of the article model."),
     profile: str = typer.Option("splitwise", help="Roofline profile: shipped name or TOML."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from sim.runner.api import run
 from sim.scenario import loading
 from sim.scenario.schema import Scenario
-
-T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 10: 2.262,
-         12: 2.201, 20: 2.093}
 
 
 def scenario(**sections) -> Scenario:
@@ -21,7 +19,7 @@ def scenario(**sections) -> Scenario:
 def confidence_interval(values) -> tuple[float, float, float]:
     """(mean, low, high): a 95% Student-t interval over independent replications."""
     x = np.asarray(values, dtype=float)
-    half = T_975[len(x)] * x.std(ddof=1) / math.sqrt(len(x))
+    half = student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 

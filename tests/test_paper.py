@@ -72,3 +72,10 @@ def test_inputs_drive_the_figures():
     base = paper.figures()
     ratio = changed["two_stage_cost_per_query"] / base["two_stage_cost_per_query"]
     assert ratio == pytest.approx(0.4 / 0.7)
+
+
+def test_the_article_mfu_default_is_the_articles_input():
+    from sim.model.paper import article_inputs
+    from sim.model.perf import ARTICLE_MFU
+    from sim.scenario.schema import LLM
+    assert ARTICLE_MFU == article_inputs()["inference"]["mfu"] == LLM().mfu

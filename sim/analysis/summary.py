@@ -120,15 +120,16 @@ def capacity_qps(s, snap, requests: pa.Table, requests_per_query: float) -> floa
 
 
 def _stability(s, waiting, unfinished: float) -> bool:
-    """Unstable: more than 1% of the window's queries unfinished after the drain, or the LLM
-    queue growing through the window (last quarter well above the first)."""
-    if unfinished > 0.01:
+    """Unstable: too many of the window's queries unfinished after the drain, or the LLM
+    queue growing through the window (last quarter well above the first); thresholds in
+    `[run]`."""
+    if unfinished > s.run.unstable_unfinished_share:
         return False
     w0, w1 = s.run.warmup_s, s.run.duration_s
     quarter = (w1 - w0) / 4
     first = waiting.integral(w0, w0 + quarter) / quarter
     last = waiting.integral(w1 - quarter, w1) / quarter
-    return not last > 3 * first + s.llm.max_batch * s.llm.replicas
+    return not last > s.run.unstable_queue_growth * first + s.llm.max_batch * s.llm.replicas
 
 
 def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, snap) -> dict:

@@ -23,6 +23,10 @@ from sim.model.catalog import Accelerator, Model
 from sim.model.profile import BARE, FamilyFit, Profile
 from sim.model.profile import load as load_profile
 
+# The article's assumed MFU (GPT-3's training MFU); the same figure as `[inference] mfu` in
+# sim/data/article.toml (a test checks they agree). The default of every article step model.
+ARTICLE_MFU = 0.213
+
 
 class StepModel(Protocol):
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
@@ -169,7 +173,7 @@ def prefill_pairs(prompt_tokens, already: int = 0):
     return p * (already + (p + 1) / 2.0)
 
 
-def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = 0.213,
+def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = ARTICLE_MFU,
          bytes_per_param: float = 2.0, profile: Profile = BARE) -> StepModel:
     if kind == "roofline":
         return RooflineStep(model, hardware, tp, profile, bytes_per_param=bytes_per_param)

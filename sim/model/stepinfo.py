@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sim.model import catalog
 from sim.model import profile as profiles
-from sim.model.perf import RooflineStep, make, prefill_pairs
+from sim.model.perf import ARTICLE_MFU, RooflineStep, make, prefill_pairs
 
 
 def step_figures(model: str, hardware: str, tp: int, batch: int, context: int,
-                 step_model: str = "roofline", mfu: float = 0.213,
+                 step_model: str = "roofline", mfu: float = ARTICLE_MFU,
                  profile: str = "splitwise") -> dict:
     """Prefill of `batch` prompts of `context` tokens, and one decode step of `batch`
     sequences each at `context` tokens of context."""

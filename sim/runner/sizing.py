@@ -43,11 +43,16 @@ class Probe:
             self.slo_attainment >= target
 
 
+# Weights may fill at most this share of a replica's memory when sizing proposes a
+# tensor-parallel degree: the rest is for activations and a KV cache worth batching.
+WEIGHTS_SHARE_OF_HBM = 0.9
+
+
 def smallest_tp(model: str, hardware: str, bytes_per_param: float) -> int:
     """The smallest power-of-two tensor-parallel degree whose memory holds the weights."""
     need = catalog.model(model).weight_bytes(bytes_per_param)
     have = catalog.accelerator(hardware).hbm_bytes
-    return 2 ** math.ceil(math.log2(max(1.0, need / (0.9 * have))))
+    return 2 ** math.ceil(math.log2(max(1.0, need / (WEIGHTS_SHARE_OF_HBM * have))))
 
 
 def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
@@ -95,8 +100,11 @@ def _job(args):
 def tp_options(model: str, hardware: str, bytes_per_param: float, most: int = 8) -> list[int]:
     """Powers of two from the smallest degree that holds the weights up to `most`: more
     chips per replica shorten each decode step, which a tight deadline may need."""
-    first = smallest_tp(model, hardware, bytes_per_param)
-    return [first * 2**i for i in range(8) if first * 2**i <= max(most, first)]
+    tp, out = smallest_tp(model, hardware, bytes_per_param), []
+    while tp <= max(most, out[0] if out else tp):
+        out.append(tp)
+        tp *= 2
+    return out
 
 
 def candidates(s: Scenario, hardware: list[str], batches: list[int],

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.model import catalog
 from sim.model import distributions as d
+from sim.model.perf import ARTICLE_MFU
 from sim.units import TOKENS_PER_WORD
 
 
@@ -67,6 +68,12 @@ class Run(_Section):
     interval_s: float = Field(60.0, gt=0)  # time-series bin width
     shards: int = Field(1, ge=1)  # split traffic by query hash into independent shards
     jobs: int = Field(1, ge=1)  # processes running shards at once (results do not depend on it)
+    # stability verdict: unstable when more than this share of the window's queries is
+    # unfinished after the drain ...
+    unstable_unfinished_share: float = Field(0.01, ge=0, le=1)
+    # ... or when the LLM queue's mean over the window's last quarter exceeds this many times
+    # its first quarter's (plus one full batch per replica): a queue growing without bound
+    unstable_queue_growth: float = Field(3.0, gt=1)
 
     @model_validator(mode="after")
     def _warmup_before_end(self):
@@ -159,7 +166,7 @@ class LLM(_Section):
     # roofline: a shipped step-time profile (`searchsim validate` lists them) or a TOML file
     # written by `searchsim calibrate`
     profile: str = "splitwise"
-    mfu: float = Field(0.213, gt=0, le=1)  # article step model: fixed share of peak
+    mfu: float = Field(ARTICLE_MFU, gt=0, le=1)  # article step model: fixed share of peak
     bytes_per_param: float = Field(2.0, gt=0)
 
 

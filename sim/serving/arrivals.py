@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.model.distributions import Distribution, Exponential, Gamma
-
-CHUNK = 4096
+from sim.model.distributions import BLOCK, Distribution, Exponential, Gamma
 
 
 def token_counts(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -35,11 +33,11 @@ class Renewal:
     def chunks(self, rng: np.random.Generator, horizon: float) -> Iterator[np.ndarray]:
         t = 0.0
         while True:
-            times = t + np.cumsum(self.gap.sample(rng, CHUNK))
+            times = t + np.cumsum(self.gap.sample(rng, BLOCK))
             inside = times[times < horizon]
             if len(inside):
                 yield inside
-            if len(inside) < CHUNK:
+            if len(inside) < BLOCK:
                 return
             t = float(times[-1])
 

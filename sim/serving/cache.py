@@ -6,6 +6,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from sim.model.distributions import BLOCK
+
 
 class NoCache:
     def lookup(self, key: int, now: float) -> bool:
@@ -53,7 +55,7 @@ class Bernoulli:
 
     def lookup(self, key: int, now: float) -> bool:
         if not self._u:
-            self._u = self.rng.random(4096).tolist()[::-1]
+            self._u = self.rng.random(BLOCK).tolist()[::-1]
         return self._u.pop() < self.hit_rate
 
     def insert(self, key: int, now: float) -> None:

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.model.distributions import BLOCK
 from sim.traces.formats import resolve
 from sim.traces.reader import read_batches
-
-CHUNK = 4096
 
 
 def _rows(opts, warnings: list | None = None) -> Iterator[tuple]:
@@ -86,7 +85,7 @@ def trace_chunks(opts, horizon: float, rng: np.random.Generator) -> Iterator[dic
     buf: list[tuple] = []
     for row in _copies(opts, horizon * opts.speed, rng):
         buf.append(row)
-        if len(buf) == CHUNK:
+        if len(buf) == BLOCK:
             yield _chunk(buf, opts.speed)
             buf = []
     if buf:
