@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from cli.common import clean_errors, console, print_json, table
-from sim.model import catalog
 
 
 def _as_json() -> dict:
+    from sim.model import catalog
     return {
         "accelerators": {k: a.model_dump() for k, a in catalog.accelerators().items()},
         "models": {k: m.model_dump() for k, m in catalog.models().items()},
@@ -20,6 +20,7 @@ def catalog_command(
     as_json: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
 ) -> None:
     """List the accelerator and model catalogs (dated, sourced data)."""
+    from sim.model import catalog
     if as_json:
         print_json(_as_json())
         return

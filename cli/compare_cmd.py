@@ -9,9 +9,6 @@ import typer
 from cli.common import clean_errors, console, err_console, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
-from sim.io import rundir as output
-from sim.runner.api import run
-from sim.scenario import loading
 
 
 def _ratio(a, b) -> str:
@@ -29,6 +26,9 @@ def compare_command(
     force: bool = typer.Option(False, "--force", help="Replace existing run directories."),
 ) -> None:
     """Run scenarios on the same random streams; rows are metrics, columns scenarios."""
+    from sim.io import rundir as output
+    from sim.runner.api import run
+    from sim.scenario import loading
     loaded = [loading.load(p, overrides) for p in scenarios]
     common = seed if seed is not None else loaded[0].run.seed
     if any(s.run.seed != common for s in loaded):

@@ -6,12 +6,11 @@ import typer
 
 from cli.common import clean_errors, console, fmt, print_json, table
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog
-from sim.model import economics as ec
-from sim.model.perf import ARTICLE_MFU
+from sim.model.defaults import ARTICLE_MFU
 
 
 def _price(hardware: str, price: str | None) -> tuple[float, str]:
+    from sim.model import catalog
     hw = catalog.accelerator(hardware)
     if price is None:
         if not hw.prices:
@@ -26,6 +25,8 @@ def _price(hardware: str, price: str | None) -> tuple[float, str]:
 
 def cost_figures(model: str, hardware: str, price: str | None, mfu: float,
                  training_tokens: float | None) -> dict:
+    from sim.model import catalog
+    from sim.model import economics as ec
     if not 0.0 < mfu <= 1.0:
         raise SearchsimError(Problem("mfu", mfu, "a fraction in (0, 1]"))
     m, hw = catalog.model(model), catalog.accelerator(hardware)

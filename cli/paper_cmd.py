@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from cli.common import clean_errors, console, fmt, print_json, table
-from sim.model import paper
 
 
 @clean_errors
@@ -13,6 +12,7 @@ def paper_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object with stable keys."),
 ) -> None:
     """Reproduce the article's analysis (docs/modelling.md sections 1-5) from its inputs."""
+    from sim.model import paper
     sections = paper.reproduce()
     if as_json:
         print_json(paper.figures(sections))

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from cli.common import clean_errors, console
-from sim.analysis import report
 
 
 @clean_errors
@@ -16,4 +15,5 @@ def report_command(
     out: Path = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
 ) -> None:
     """Latency CDF, utilization and queues over time, and the summary, as one HTML file."""
+    from sim.analysis import report
     console.print(f"wrote {report.write(run_dir, out)}")

@@ -9,9 +9,6 @@ import typer
 from cli.common import clean_errors, console, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
-from sim.io import rundir as output
-from sim.runner.api import run
-from sim.scenario import loading
 
 
 @clean_errors
@@ -22,6 +19,9 @@ def run_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
 ) -> None:
     """Simulate a scenario and write summary.json and the Parquet tables."""
+    from sim.io import rundir as output
+    from sim.runner.api import run
+    from sim.scenario import loading
     s = loading.load(scenario, overrides)
     target = out if out is not None else Path("runs") / s.name
     output.check_target(target, force)

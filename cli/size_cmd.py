@@ -9,8 +9,6 @@ import typer
 
 from cli.common import clean_errors, console, print_json, table
 from sim.errors import Problem, SearchsimError
-from sim.runner import sizing
-from sim.scenario import loading
 
 
 def _ints(name: str, text: str) -> list[int]:
@@ -46,6 +44,8 @@ def size_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bisect the replica count per candidate; rank candidates by provisioned cost/query."""
+    from sim.runner import sizing
+    from sim.scenario import loading
     s = loading.load(scenario, overrides)
     hw = hardware.split(",") if hardware else [s.llm.hardware]
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]

@@ -6,9 +6,7 @@ import typer
 
 from cli.common import clean_errors, console, print_json, table
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog
-from sim.model.perf import ARTICLE_MFU
-from sim.model.stepinfo import step_figures
+from sim.model.defaults import ARTICLE_MFU
 
 
 def _batches(text: str) -> list[int]:
@@ -34,6 +32,8 @@ def step_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Prefill time, decode step time, tokens per second and the bound, per batch size."""
+    from sim.model import catalog
+    from sim.model.stepinfo import step_figures
     catalog.model(model), catalog.accelerator(hardware)
     for name, value, ok, expected in (
             ("--tp", tp, tp >= 1, "an integer >= 1"),

@@ -11,7 +11,6 @@ import typer
 
 from cli.common import clean_errors, console, print_json, require_new_file, table
 from cli.summary_view import show
-from sim.runner import sweep
 
 COLUMNS = [("offered_qps", "offered q/s", ""), ("stable", "stable", ""),
            ("latency_p50_s", "p50 (s)", "s"), ("latency_p99_s", "p99 (s)", "s"),
@@ -43,6 +42,7 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run a scenario at every point of a grid (process pool); one row per point."""
+    from sim.runner import sweep
     require_new_file(out, force)
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
     rows = sweep.run(points, jobs)

@@ -8,9 +8,7 @@ import typer
 
 from cli.common import clean_errors, console, err_console, print_json, require_new_file, table
 from sim.errors import Problem, SearchsimError
-from sim.io import tracefiles
-from sim.scenario import loading
-from sim.traces import formats, reader, stats
+from sim.traces import formats
 
 app = typer.Typer(no_args_is_help=True, help="Read, inspect, convert and synthesize traces.")
 
@@ -80,6 +78,7 @@ def inspect_command(
     plot: Path = typer.Option(None, "--plot", help="Write the LRU curve as a PNG (plot extra)."),
 ) -> None:
     """Requests, span, rates, burstiness, token percentiles; for query streams the cache."""
+    from sim.traces import reader, stats
     f = formats.resolve(path, fmt, mapping, time_unit)
     state = reader.ReadState(path, f)
     s = stats.inspect(reader.read_batches(path, f, sort=sort, state=state))
@@ -104,6 +103,7 @@ def convert_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
     """Stream a trace into canonical Parquet (time_s, prompt_tokens, output_tokens, key)."""
+    from sim.io import tracefiles
     require_new_file(out, force)
     f = formats.resolve(path, fmt, mapping, time_unit)
     rows = tracefiles.convert(path, f, out, sort=sort)
@@ -119,6 +119,8 @@ def synth_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
     """Write the scenario's synthetic query stream (same seed, same file) for sharing."""
+    from sim.io import tracefiles
+    from sim.scenario import loading
     require_new_file(out, force)
     s = loading.load(scenario, overrides)
     if s.workload.arrival == "trace":

@@ -63,3 +63,15 @@ def test_debug_keeps_the_traceback(runner):
     assert res.exit_code != 0 and isinstance(res.exception, SearchsimError)
     res = runner.invoke(app, ["cost", "--model", "gpt5"])
     assert res.exit_code == 2 and not isinstance(res.exception, SearchsimError)
+
+
+def test_help_loads_no_simulator():
+    """`searchsim --help` stays instant: commands import the library when they run."""
+    import subprocess
+    import sys
+    code = ("import sys; from cli.main import app; "
+            "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas', 'simpy', 'pydantic', "
+            "'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

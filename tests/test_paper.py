@@ -75,7 +75,7 @@ def test_inputs_drive_the_figures():
 
 
 def test_the_article_mfu_default_is_the_articles_input():
+    from sim.model.defaults import ARTICLE_MFU
     from sim.model.paper import article_inputs
-    from sim.model.perf import ARTICLE_MFU
     from sim.scenario.schema import LLM
     assert ARTICLE_MFU == article_inputs()["inference"]["mfu"] == LLM().mfu

@@ -20,12 +20,9 @@ from typing import Protocol
 import numpy as np
 
 from sim.model.catalog import Accelerator, Model
+from sim.model.defaults import ARTICLE_MFU
 from sim.model.profile import BARE, FamilyFit, Profile
 from sim.model.profile import load as load_profile
-
-# The article's assumed MFU (GPT-3's training MFU); the same figure as `[inference] mfu` in
-# sim/data/article.toml (a test checks they agree). The default of every article step model.
-ARTICLE_MFU = 0.213
 
 
 class StepModel(Protocol):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sim.model import catalog
 from sim.model import profile as profiles
-from sim.model.perf import ARTICLE_MFU, RooflineStep, make, prefill_pairs
+from sim.model.defaults import ARTICLE_MFU
+from sim.model.perf import RooflineStep, make, prefill_pairs
 
 
 def step_figures(model: str, hardware: str, tp: int, batch: int, context: int,

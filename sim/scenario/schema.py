@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.model import catalog
 from sim.model import distributions as d
-from sim.model.perf import ARTICLE_MFU
+from sim.model.defaults import ARTICLE_MFU
 from sim.units import TOKENS_PER_WORD
 
 

@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from sim.errors import Problem, SearchsimError
 
 
@@ -72,6 +70,7 @@ def header(path: Path) -> list[str]:
     kind = file_kind(path)
     if kind == "parquet":
         try:
+            import pyarrow.parquet as pq  # only Parquet traces need it
             return pq.read_schema(path).names
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
             raise SearchsimError(Problem(str(path), "", "", message=f"not a Parquet file "
@@ -96,6 +95,7 @@ def header(path: Path) -> list[str]:
 def _canonical_kind(path: Path, fmt: Format) -> Format:
     """Canonical files record whether they hold an LLM or a query trace."""
     if fmt.name == "canonical" and file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
         meta = pq.read_schema(path).metadata or {}
         if meta.get(b"searchsim.kind") == b"llm":
             return replace(fmt, query_id=None)
