@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from cli.common import err_console
 
@@ -16,7 +16,7 @@ class LazyProgress:
         self.label = label
         self.start = time.monotonic()
         self.bar: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     def __call__(self, fraction: float) -> None:
         if self.bar is None:
@@ -27,7 +27,8 @@ class LazyProgress:
                                 TimeElapsedColumn(), console=err_console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=1.0)
-        self.bar.update(self.task, completed=fraction)
+        if self.task is not None:
+            self.bar.update(self.task, completed=fraction)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -83,8 +83,8 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     edges = np.append(np.arange(0.0, end, interval), end)
     if len(edges) < 2 or edges[-2] == edges[-1]:
         edges = edges[:-1] if len(edges) > 2 else np.array([0.0, max(end, 1e-9)])
-    cols = {"interval_start": [], "interval_end": [], "pool": [], "utilization": [],
-            "queue_mean": [], "running_mean": []}
+    cols: dict[str, list] = {name: [] for name in (
+        "interval_start", "interval_end", "pool", "utilization", "queue_mean", "running_mean")}
     for pool, (busy, queue, running) in levels.items():
         k = len(edges) - 1
         cols["interval_start"] += edges[:-1].tolist()

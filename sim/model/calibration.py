@@ -15,7 +15,7 @@ expect on an engine the profile has not seen. With a single source it leaves one
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,10 +57,11 @@ def _families(ms: list[Measurement]) -> list[str]:
 
 
 def _unpack(x: np.ndarray, families: list[str], name: str) -> Profile:
-    sw = dict(zip(SOFTWARE_KEYS, x[:len(SOFTWARE_KEYS)], strict=True))
+    layer, iteration, gemm_half, attention = (float(v) for v in x[:len(SOFTWARE_KEYS)])
     rest = x[len(SOFTWARE_KEYS):].reshape(len(families), len(FAMILY_KEYS))
     fams = {f: FamilyFit(*map(float, row)) for f, row in zip(families, rest, strict=True)}
-    return Profile(name, **{k: float(v) for k, v in sw.items()}, families=fams)
+    return Profile(name, layer_overhead_us=layer, iteration_overhead_ms=iteration,
+                   gemm_half_tokens=gemm_half, attention_efficiency=attention, families=fams)
 
 
 def fit(ms: list[Measurement], name: str = "fitted") -> Profile:
@@ -124,7 +125,6 @@ def table(scored: list[Scored], by) -> list[dict]:
 def with_provenance(p: Profile, ms: list[Measurement], command: str,
                     description: str = "") -> Profile:
     """The profile with what it was fitted on: sources, rows, deployments, the command."""
-    from dataclasses import replace
     deployments = sorted({f"{m.model} {m.hardware} tp{m.tp}" for m in ms})
     return replace(p, description=description, provenance={
         "sources": sorted({m.source for m in ms}), "measurements": len(ms),

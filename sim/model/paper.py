@@ -129,14 +129,21 @@ def _inference_section(a: dict) -> Section:
     return Section("2. Cloud cost of inference", rows, {r.key: r.ours for r in rows})
 
 
+def _tokens(m: catalog.Model) -> float:
+    """A model's training tokens; every model the article prices has them in the catalog."""
+    if m.training_tokens is None:
+        raise ValueError(f"catalog model {m.key} has no training_tokens")
+    return m.training_tokens
+
+
 def _training_section(a: dict) -> Section:
     tr, printed = a["training"], a["printed"]
     hw = catalog.accelerator(tr["hardware"])
     usd_h = hw.price(tr["price"]).usd_per_chip_hour
-    costs = {}
+    costs: dict[str, float] = {}
     for name, key in tr["models"].items():
         m = catalog.model(key)
-        costs[name] = ec.training_cost(m.params, m.training_tokens, hw.peak_flops, tr["mfu"],
+        costs[name] = ec.training_cost(m.params, _tokens(m), hw.peak_flops, tr["mfu"],
                                        usd_h)
     inputs = f"6ND on {hw.key} at {tr['mfu']:.1%} MFU, ${usd_h}/chip-h"
     gpt3 = catalog.model(tr["models"]["gpt3"])
@@ -144,7 +151,7 @@ def _training_section(a: dict) -> Section:
     mem_hw = catalog.accelerator(tr["memory_hardware"])
     run = tr["gpt3_2020_run"]
     run_hw = catalog.accelerator(run["hardware"])
-    mfu_2020 = ec.implied_mfu(ec.training_flops(gpt3.params, gpt3.training_tokens),
+    mfu_2020 = ec.implied_mfu(ec.training_flops(gpt3.params, _tokens(gpt3)),
                               run["processors"], run_hw.peak_flops, run["days"] * 86400)
     rows = [Row(f"training_cost_usd.{k}", f"training cost, {k}", v,
                 printed.get(f"{k}_training_cost_usd"), "$", inputs) for k, v in costs.items()]
@@ -174,7 +181,7 @@ def _training_section(a: dict) -> Section:
             printed["flops_per_watt_per_year"], "fraction",
             f"+{tr['gen_gain_flops_per_watt']:.0%}/generation"),
     ]
-    figures = {r.key: r.ours for r in rows[len(costs):]}
+    figures: dict[str, object] = {r.key: r.ours for r in rows[len(costs):]}
     figures["training_cost_usd"] = costs
     return Section("3. Training cost", rows, figures)
 
@@ -184,7 +191,7 @@ def _chinchilla_section(a: dict) -> Section:
     losses = {}
     for name, key in a["training"]["models"].items():
         m = catalog.model(key)
-        losses[name] = fit.loss(m.params, m.training_tokens)
+        losses[name] = fit.loss(m.params, _tokens(m))
     big_n, big_d = ch["one_trillion_params"], ch["one_trillion_tokens"]
     losses["one_trillion_on_300b"] = fit.loss(big_n, big_d)
     rows = [Row(f"chinchilla_loss.{k}", f"loss, {k}", v, None, "nats/token",

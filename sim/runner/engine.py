@@ -37,8 +37,8 @@ class Results:
 
 def architecture_of(s: Scenario):
     """The architecture that runs (an LLM request trace replaces the scenario's)."""
-    kind = s.workload.trace.kind if s.workload.arrival == "trace" else None
-    return architecture(s.architecture, kind)
+    trace = s.workload.replayed
+    return architecture(s.architecture, None if trace is None else trace.kind)
 
 
 def kv_capacity_tokens(s: Scenario, model, hardware) -> int:

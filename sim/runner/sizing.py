@@ -100,7 +100,7 @@ def _job(args):
 def tp_options(model: str, hardware: str, bytes_per_param: float, most: int = 8) -> list[int]:
     """Powers of two from the smallest degree that holds the weights up to `most`: more
     chips per replica shorten each decode step, which a tight deadline may need."""
-    tp, out = smallest_tp(model, hardware, bytes_per_param), []
+    tp, out = smallest_tp(model, hardware, bytes_per_param), list[int]()
     while tp <= max(most, out[0] if out else tp):
         out.append(tp)
         tp *= 2

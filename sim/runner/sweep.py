@@ -10,6 +10,7 @@ from sim.errors import Problem, SearchsimError
 from sim.runner import api
 from sim.runner.parallel import map_jobs
 from sim.scenario import loading
+from sim.scenario.schema import Scenario
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -30,11 +31,12 @@ def parse_vary(text: str) -> tuple[str, list]:
 
 
 
-def grid(path, overrides: list[str], varies: list[tuple[str, list]]) -> list[tuple[dict, object]]:
+def grid(path, overrides: list[str], varies: list[tuple[str, list]]
+         ) -> list[tuple[dict, Scenario]]:
     """Every point of the grid as (its parameters, its validated scenario), validated up front
     so a bad value is refused before any simulation starts."""
     keys = [k for k, _ in varies]
-    points = []
+    points: list[tuple[dict, Scenario]] = []
     for values in itertools.product(*(v for _, v in varies)):
         params = dict(zip(keys, values, strict=True))
         sets = [f"{k}={loading.value_text(v)}" for k, v in params.items()]
@@ -51,7 +53,7 @@ def _summary(s) -> dict:
     return api.run(s).summary
 
 
-def run(points: list[tuple[dict, object]], workers: int = 1) -> list[dict]:
+def run(points: list[tuple[dict, Scenario]], workers: int = 1) -> list[dict]:
     summaries = map_jobs(_summary, [s for _, s in points], workers)
     return [{"params": p, "summary": summ} for (p, _), summ in zip(points, summaries,
                                                                    strict=True)]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog
@@ -44,7 +46,7 @@ _EXPECTED = {
 }
 
 
-def _problem(err: dict) -> Problem:
+def _problem(err: ErrorDetails) -> Problem:
     loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
     path = ".".join(map(str, loc)) or "scenario"
     value = err.get("input")
@@ -66,10 +68,10 @@ def _problem(err: dict) -> Problem:
 
 def _resolve_trace(s: Scenario) -> Scenario:
     """Check the trace file and record its kind (requests or queries) in the scenario."""
-    if s.workload.arrival != "trace":
+    t = s.workload.replayed
+    if t is None:
         return s
     from sim.traces.formats import resolve  # only scenarios that replay a trace need it
-    t = s.workload.trace
     if not Path(t.path).is_file():
         raise SearchsimError(Problem("workload.trace.path", t.path, "an existing trace file"))
     kind = resolve(Path(t.path), t.format, t.mapping, t.time_unit).kind
@@ -176,7 +178,7 @@ def _anchor_trace_path(raw: dict, scenario_dir: Path) -> None:
             trace["path"] = str((scenario_dir / p).resolve())
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     raw = apply_overrides(read_toml(path), list(overrides))
     raw.setdefault("name", Path(path).stem)
     _anchor_trace_path(raw, Path(path).parent)

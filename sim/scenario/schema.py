@@ -7,7 +7,7 @@ catalog keys, fit in memory and trace files are checked when a scenario is loade
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,14 +50,16 @@ class Dist(_Section):
         return self
 
     def build(self) -> d.Distribution:
+        # `_needs` has checked that the fields this kind uses are present
         k = TOKENS_PER_WORD if self.unit == "words" else 1.0
         if self.dist == "fixed":
-            return d.Fixed(self.value * k)
+            return d.Fixed(cast(float, self.value) * k)
         if self.dist == "exponential":
-            return d.Exponential(self.mean * k)
+            return d.Exponential(cast(float, self.mean) * k)
         if self.dist == "empirical":
-            return d.Empirical(tuple(v * k for v in self.values), self.weights)
-        return d.KINDS[self.dist](self.mean * k, self.cv)
+            values = cast(tuple[float, ...], self.values)
+            return d.Empirical(tuple(v * k for v in values), self.weights)
+        return d.KINDS[self.dist](cast(float, self.mean) * k, self.cv)
 
 
 class Run(_Section):
@@ -119,6 +121,11 @@ class Workload(_Section):
     one_off_share: float = Field(0.0, ge=0, le=1)
     query_tokens: Dist = Dist(dist="fixed", value=50, unit="words")
     response_tokens: Dist = Dist(dist="fixed", value=400, unit="words")
+
+    @property
+    def replayed(self) -> Trace | None:
+        """The trace this workload replays, or None for a synthetic arrival process."""
+        return self.trace if self.arrival == "trace" else None
 
     @model_validator(mode="after")
     def _trace(self):

@@ -34,8 +34,9 @@ class Snapshot:
     def merge(cls, parts: list[Snapshot]) -> Snapshot:
         if len(parts) == 1:
             return parts[0]
-        return cls(*(total([getattr(p, name) for p in parts]) for name in
-                     ("busy_chips", "waiting", "running", "retrieval_busy", "retrieval_queue")),
-                   tuple(r for p in parts for r in p.replicas),
-                   sum(p.preemptions for p in parts), sum(p.refusals for p in parts),
-                   sum(p.submitted for p in parts), max(p.end for p in parts))
+        levels = {name: total([getattr(p, name) for p in parts]) for name in
+                  ("busy_chips", "waiting", "running", "retrieval_busy", "retrieval_queue")}
+        return cls(**levels, replicas=tuple(r for p in parts for r in p.replicas),
+                   preemptions=sum(p.preemptions for p in parts),
+                   refusals=sum(p.refusals for p in parts),
+                   submitted=sum(p.submitted for p in parts), end=max(p.end for p in parts))

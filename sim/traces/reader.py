@@ -272,7 +272,7 @@ def read_batches(path: str | Path, fmt: Format, sort: bool = False,
     if sort:
         yield from _sorted(st, fmt)
         return
-    raw = _raw(st.path, fmt, st.numeric_time)
+    raw = _raw(st.path, fmt, bool(st.numeric_time))
     while True:
         try:
             batch = next(raw)
@@ -289,7 +289,7 @@ def read_batches(path: str | Path, fmt: Format, sort: bool = False,
 
 def _sorted(st: ReadState, fmt: Format) -> Iterator[pa.RecordBatch]:
     try:
-        table = pa.Table.from_batches(list(_raw(st.path, fmt, st.numeric_time)))
+        table = pa.Table.from_batches(list(_raw(st.path, fmt, bool(st.numeric_time))))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
         raise _translate(exc, st) from None
     if table.num_rows == 0:

@@ -165,7 +165,8 @@ class TraceStats:
 
     def __init__(self, curve_points: int = 24):
         self.n = 0
-        self.first = self.last = None
+        self.first: float | None = None
+        self.last: float | None = None
         self.gap_sum = self.gap_sq = 0.0
         self.per_second, self.per_minute = PeakRate(1.0), PeakRate(60.0)
         self.prompt, self.output = Counts(), Counts()
@@ -222,7 +223,8 @@ class TraceStats:
         }
 
     def summary(self) -> dict:
-        span = (self.last - self.first) if self.n else 0.0
+        span = (self.last - self.first) if self.last is not None and self.first is not None \
+            else 0.0
         gaps = max(self.n - 1, 1)
         mean_gap = self.gap_sum / gaps
         var_gap = max(self.gap_sq / gaps - mean_gap**2, 0.0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from sim.model.perf import decode_times, prefill_pairs
 from sim.serving.stages.replica import Replica
+from sim.serving.stages.request import Request
 
 
 class ContinuousReplica(Replica):
@@ -32,12 +33,15 @@ class ContinuousReplica(Replica):
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
-        self.capacity = kv_capacity_tokens
+        self.capacity: int = kv_capacity_tokens
         self.chunk_tokens = chunk_tokens
         self.kv_used = 0  # tokens held now
         self.committed = 0  # tokens held plus promised: sum of prompt + generated, running
         self._kv_logged = 0
         self.paused = False  # after a preemption, admit nothing until a request leaves
+
+    def kv_capacity(self) -> int | None:
+        return self.capacity
 
     # --- memory ----------------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class ContinuousReplica(Replica):
         self.levels.refusals += 1
         self.finish(req)
 
-    def _next_iteration(self, decoding: list) -> list[tuple[object, int]]:
+    def _next_iteration(self, decoding: list) -> list[tuple[Request, int]]:
         """The next iteration's prefill plan (empty when every request decodes), preempting
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
@@ -134,14 +138,14 @@ class ContinuousReplica(Replica):
         self.levels.busy_chips.add(self.env.now, self.chips)
         return self.env.now
 
-    def _end(self, start: float, work: list[tuple[object, int]], total: int) -> None:
+    def _end(self, start: float, work: list[tuple[Request, int]], total: int) -> None:
         """Share the elapsed chip-time among requests in proportion to tokens processed."""
         per_token = (self.env.now - start) * self.chips / total
         for req, n in work:
             req.accel_s += per_token * n
         self.levels.busy_chips.add(self.env.now, -self.chips)
 
-    def _prefill_plan(self, decode_count: int) -> list[tuple[object, int]]:
+    def _prefill_plan(self, decode_count: int) -> list[tuple[Request, int]]:
         budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
         plan = []
         for req in self.running:

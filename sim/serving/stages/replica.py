@@ -40,7 +40,6 @@ class Replica:
         self.queue: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch_peak = 0  # the largest batch this replica ran
-        self.capacity: int | None = None  # KV-cache tokens, where the scheduler counts them
         self.kv_peak = 0
         self._wake: simpy.Event | None = None
 
@@ -64,7 +63,7 @@ class Replica:
 
     def take_waiting(self, n: int) -> list[Request]:
         """Up to n requests from the head of the queue; cancelled ones are dropped unserved."""
-        taken = []
+        taken: list[Request] = []
         while self.queue and len(taken) < n:
             req = self.queue.popleft()
             self.levels.waiting.add(self.env.now, -1)
@@ -81,7 +80,11 @@ class Replica:
             req.done.succeed()
 
     def stats(self) -> ReplicaStats:
-        return ReplicaStats(self.capacity, self.kv_peak, self.batch_peak, self.outstanding)
+        return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding)
+
+    def kv_capacity(self) -> int | None:
+        """KV-cache tokens, where the scheduler counts them."""
+        return None
 
     def loop(self):
         raise NotImplementedError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class RoundRobin:
     def __init__(self):
@@ -25,4 +27,10 @@ class LeastOutstanding:
         return best
 
 
-ROUTERS = {"round_robin": RoundRobin, "least_outstanding": LeastOutstanding}
+class Router(Protocol):
+    def pick(self, replicas) -> int:
+        """The index of the replica that takes the next request."""
+
+
+ROUTERS: dict[str, type[Router]] = {"round_robin": RoundRobin,
+                                    "least_outstanding": LeastOutstanding}
