@@ -75,7 +75,11 @@ def test_memory_and_batch_bounds_hold(batch, replicas, rate, chunk, seed, prompt
         "economics": {"price": "gcp-g2-on-demand"}}
     if chunk:
         raw["llm"]["chunk_tokens"] = chunk
-    res = run(loading.from_dict(raw))
+    ContinuousReplica.check_invariants = True  # checked before every iteration
+    try:
+        res = run(loading.from_dict(raw))
+    finally:
+        ContinuousReplica.check_invariants = False
     summ, r = res.summary, res.requests.to_pandas()
     assert summ["kv_peak_fraction"] <= 1.0
     assert summ["max_batch_seen"] <= batch

@@ -29,6 +29,8 @@ class ContinuousReplica(Replica):
     # Iterations priced per decode-run event; 1 forces iteration-by-iteration stepping (the
     # oracle the fast path is tested against). None: as many as nothing can interrupt.
     max_run_steps: int | None = None
+    # Debug mode: check the scheduler's invariants before every iteration (tests turn it on).
+    check_invariants: bool = False
 
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
                  **kwargs):
@@ -129,10 +131,35 @@ class ContinuousReplica(Replica):
             decoding = [r for r in self.running if r.pending_prefill == 0]
             plan = self._next_iteration(decoding)  # may preempt: trims `decoding` in place
             self._log_kv()
+            if self.check_invariants:
+                self._check(decoding, plan)
             if len(decoding) < len(self.running):
                 yield from self._mixed_iteration(decoding, plan)
             else:
                 yield from self._decode_run()
+
+    def _check(self, decoding: list, plan: list) -> None:
+        """Raise if the state about to be priced breaks an invariant: batch within bounds,
+        memory within capacity, token counts conserved."""
+        running = self.running
+        problems = [
+            (len(running) <= self.max_batch, "batch above max_batch"),
+            (self.kv_used == sum(r.kv for r in running), "kv_used is not the requests' KV"),
+            (self.committed == sum(r.prompt + r.generated for r in running),
+             "committed is not prompt + generated over running requests"),
+            (self.kv_used <= self.committed <= self.capacity, "KV above the commitment or "
+                                                              "the commitment above capacity"),
+            (all(0 <= r.kv <= r.prompt + r.generated and r.generated < r.output
+                 for r in running), "a request's KV or generated count out of range"),
+            (all(r.pending_prefill == 0 for r in decoding), "a decoding request has prefill "
+                                                            "left"),
+            (all(0 < n <= r.pending_prefill for r, n in plan), "a prefill chunk past the "
+                                                              "prompt"),
+        ]
+        broken = [what for ok, what in problems if not ok]
+        if broken:
+            raise AssertionError(f"replica {self.index} at t={self.env.now}: "
+                                 + "; ".join(broken))
 
     def _begin(self) -> float:
         self.levels.busy_chips.add(self.env.now, self.chips)
