@@ -1,6 +1,7 @@
 """Continuous batching: processor sharing under the article model, memory and batch bounds."""
 
 import numpy as np
+import pytest
 import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,3 +95,39 @@ def test_memory_and_batch_bounds_hold(batch, replicas, rate, chunk, seed, prompt
     cap = summ["kv_capacity_tokens"]
     assert ((refused.prompt_tokens + refused.output_tokens) > cap).all()
     assert summ["refusals"] == len(refused)
+
+
+class _PerToken:
+    def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
+        return 0.01 * (np.asarray(prefill_tokens) + np.asarray(decode_seqs))
+
+
+def _replica_run(capacity: int, requests: list[tuple[int, int]]):
+    """Requests (prompt, output) all submitted at t = 0 to one continuous replica."""
+    from sim.serving.stages.request import Request
+    env, done = simpy.Environment(), []
+    rep = ContinuousReplica(env, 0, _PerToken(), 1, 8, PoolLevels(), done.append,
+                            kv_capacity_tokens=capacity)
+    rep.check_invariants = True
+    env.process(rep.loop())
+    reqs = [Request(env, i, i, p, o) for i, (p, o) in enumerate(requests)]
+    for r in reqs:
+        rep.submit(r)
+    env.run(until=100)
+    return reqs
+
+
+def test_admission_keeps_one_token_of_headroom():
+    """Capacity 100: A (40 + 10) is admitted; B's 60-token prompt would fill memory exactly,
+    leaving no room for the token its prefill samples, so B waits until A leaves."""
+    a, b = _replica_run(100, [(40, 10), (60, 5)])
+    assert a.started == 0.0 and b.started == pytest.approx(a.finished)
+    assert a.preemptions == b.preemptions == 0
+
+
+def test_preemption_takes_the_newest_request():
+    """Capacity 30, two requests of 10 + 15 tokens: both start; when decoding outgrows memory
+    the later-admitted B is preempted and recomputed after A, which runs undisturbed."""
+    a, b = _replica_run(30, [(10, 15), (10, 15)])
+    assert (a.preemptions, b.preemptions) == (0, 1)
+    assert a.finished < b.finished and b.prefilled > b.prompt  # B's work was recomputed
