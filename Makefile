@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(BIN)/searchsim compare scenarios/chatgpt_equivalent.toml scenarios/two_stage.toml
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check sim cli tests bench
+	$(BIN)/ruff check sim cli tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -44,3 +44,7 @@ profiles: $(VENV)/.installed
 # Rewrite tests/golden/*.json from the current model; review the diff before committing.
 golden: $(VENV)/.installed-test
 	SEARCHSIM_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
+
+# Mutation check: every one-line mutant in scripts/mutants.py must make the suite fail.
+mutants: $(VENV)/.installed-test
+	$(BIN)/python scripts/mutants.py

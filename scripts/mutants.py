@@ -1,0 +1,90 @@
+"""Mutation check of the serving and model layers: each mutant is a one-line change a real
+bug could make; the suite must fail on every one of them.
+
+    .venv/bin/python scripts/mutants.py [NAME-SUBSTRING]      (or: make mutants)
+
+Each mutant is applied to the working tree, the fast suite runs with -x (a killed mutant
+stops at its first failure), and the file is restored whatever happens. Prints one line per
+mutant and the score. The list grows with every bug a review finds a test could have caught.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, file, original text, mutated text): the original must occur exactly once
+MUTANTS = [
+    ("first token sampled one iteration after the prefill", "sim/serving/stages/continuous.py",
+     "self._emit(decoding + prefilled, 1)", "self._emit(decoding, 1)"),
+    ("p95 computed as p90", "sim/analysis/summary.py",
+     '"latency_p95_s": _percentile(latency, 95)', '"latency_p95_s": _percentile(latency, 90)'),
+    ("roofline memory 11% slower", "sim/model/perf.py",
+     "return self.hardware.hbm_bytes_per_s * self.tp * self._fit.memory_efficiency",
+     "return self.hardware.hbm_bytes_per_s * self.tp * self._fit.memory_efficiency / 1.11"),
+    ("chunk budget ignores decode tokens", "sim/serving/stages/continuous.py",
+     "self.chunk_tokens - decode_count", "self.chunk_tokens"),
+    ("preemption takes the oldest request", "sim/serving/stages/continuous.py",
+     "            victim = self.running[-1]", "            victim = self.running[0]"),
+    ("admission without one token of headroom", "sim/serving/stages/continuous.py",
+     "if self.committed + head.pending_prefill + 1 > self.capacity:",
+     "if self.committed + head.pending_prefill > self.capacity:"),
+    ("article step ignores tensor parallelism", "sim/model/perf.py",
+     "(self.hardware.peak_flops * self.tp * self.mfu)", "(self.hardware.peak_flops * self.mfu)"),
+    ("all-reduce ring takes tp - 1 steps", "sim/model/perf.py",
+     "count, steps = 2 * self.model.layers, 2 * (self.tp - 1)",
+     "count, steps = 2 * self.model.layers, self.tp - 1"),
+    ("static batch's first token after one decode step", "sim/serving/stages/static.py",
+     "return float(ends[-1]), ends[outputs - 1], prefill",
+     "return float(ends[-1]), ends[outputs - 1], prefill + decode[0]"),
+    ("least-outstanding router breaks ties to the last replica", "sim/serving/stages/router.py",
+     "if load < best_load:", "if load <= best_load:"),
+    ("LRU cache forgets recency on a hit", "sim/serving/cache.py",
+     "        self._entries.move_to_end(key)\n        return True",
+     "        return True"),
+    ("partial deadline leaves unfinished work running", "sim/serving/limits.py",
+     "                pool.cancel(r)\n        return (\"partial\"",
+     "                pass\n        return (\"partial\""),
+    ("Erlang C off by one server", "sim/model/queueing.py",
+     "return erlang_c(c, lam / mu) / (c * mu - lam)",
+     "return erlang_c(c, lam / mu) / ((c + 1) * mu - lam)"),
+    ("calibration fits squared error, not robust", "sim/model/calibration.py",
+     'loss="soft_l1"', 'loss="linear"'),
+    ("cancelled requests' work is free", "sim/serving/stages/continuous.py",
+     "            req.accel_s += per_token * n", "            req.accel_s += 0.0 * n"),
+]
+
+
+def run_suite() -> tuple[bool, str]:
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+                       cwd=ROOT, capture_output=True, text=True)
+    failed = next((line for line in r.stdout.splitlines() if line.startswith("FAILED")), "")
+    return r.returncode != 0, failed[:150]
+
+
+def main(only: str = "") -> int:
+    chosen = [m for m in MUTANTS if only in m[0]]
+    killed = 0
+    for name, rel, original, mutated in chosen:
+        path = ROOT / rel
+        source = path.read_text(encoding="utf-8")
+        if source.count(original) != 1:
+            print(f"STALE    {name}: the original text is not in {rel} exactly once")
+            continue
+        path.write_text(source.replace(original, mutated), encoding="utf-8")
+        try:
+            dead, by = run_suite()
+        finally:
+            path.write_text(source, encoding="utf-8")
+        killed += dead
+        print(f"{'killed  ' if dead else 'SURVIVED'} {name}" + (f"  <- {by}" if dead else ""),
+              flush=True)
+    print(f"mutation score: {killed}/{len(chosen)} killed")
+    return 0 if killed == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
