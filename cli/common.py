@@ -67,6 +67,17 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
 
 
+def percent(value: float) -> str:
+    """A share as a percentage that is never rounded up to 100% (or down to 0%): 99.98%
+    shows as 99.98%, not 100.0%."""
+    for digits in range(1, 6):
+        text = f"{value:.{digits}%}"
+        if (value >= 1 or text != f"{100:.{digits}f}%") and (value <= 0 or float(
+                text.rstrip("%")) > 0):
+            return text
+    return f"{value:.6%}"
+
+
 def fmt(value, unit: str = "") -> str:
     """Human formatting that keeps enough digits to compare with a printed figure."""
     if value is None:
@@ -74,7 +85,7 @@ def fmt(value, unit: str = "") -> str:
     if isinstance(value, str):
         return value
     if unit == "fraction":
-        return f"{value:.1%}"
+        return percent(value)
     if unit == "x":
         return f"{value:.4g}x"
     if unit == "$":

@@ -12,7 +12,7 @@ from cli.summary_view import ROWS, show, warn_if_unstable
 
 
 def _ratio(a, b) -> str:
-    if isinstance(a, bool) or isinstance(b, bool) or not a or b is None:
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)) or not a:
         return "-"
     return f"{b / a:.3g}x"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, print_json, table
+from cli.common import clean_errors, console, percent, print_json, table
 from sim.errors import Problem, SearchsimError
 
 
@@ -63,7 +63,7 @@ def size_command(
             out.append(cells + [f"> {hi}", "-", "-", "-", "not met", ""])
             continue
         out.append(cells + [str(r["replicas"]), str(r["accelerators"]),
-                            f"{res['slo_attainment']:.1%}", f"{res['latency_p99_s']:.3g}",
+                            percent(res['slo_attainment']), f"{res['latency_p99_s']:.3g}",
                             f"${res['cost_per_query_provisioned']:.4g}",
                             "cheapest" if i == 0 else ""])
     console.print(table(f"{s.name}: fewest replicas meeting {target:.1%} within "

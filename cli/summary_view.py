@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.common import err_console
+from cli.common import err_console, percent
 
 ROWS = [
     ("queries", "queries (all arrivals)", ""),
@@ -17,7 +17,9 @@ ROWS = [
     ("latency_p50_s", "latency p50 (s)", "s"),
     ("latency_p95_s", "latency p95 (s)", "s"),
     ("latency_p99_s", "latency p99 (s)", "s"),
-    ("slo_attainment", "SLO attainment", "fraction"),
+    ("slo_attainment", "SLO attainment (complete answers in time)", "fraction"),
+    ("complete_fraction", "complete answers (any latency)", "fraction"),
+    ("answer_quality", "answer quality", ""),
     ("degraded_fraction", "degraded answers", "fraction"),
     ("partial_fraction", "partial answers (deadline)", "fraction"),
     ("ttft_p50_s", "time to first token p50 (s)", "s"),
@@ -44,8 +46,10 @@ def show(key: str, value, unit: str, stable: bool) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "NO (overloaded)"
+    if isinstance(value, str):
+        return value
     if unit == "fraction":
-        text = f"{value:.1%}"
+        text = percent(value)
     elif unit == "$":
         text = f"${value:.4g}"
     elif unit == "s":
@@ -58,6 +62,13 @@ def show(key: str, value, unit: str, stable: bool) -> str:
 
 
 def warn_if_unstable(summary: dict) -> None:
+    """Overload and incomplete answers are results, said on stderr beside the table."""
+    if summary.get("answer_quality") == "incomplete":
+        err_console.print(
+            f"warning: {summary['scenario']}: only {percent(summary['complete_fraction'])} of "
+            f"queries got every response ({percent(summary['partial_fraction'])} partial, "
+            f"{percent(summary['degraded_fraction'])} degraded at the deadline); the SLO "
+            "counts complete answers only.", style="bold yellow", highlight=False)
     if not summary["stable"]:
         sus = summary["sustainable_qps"]
         sus_text = f"{sus:.3g}" if sus is not None else "unknown"

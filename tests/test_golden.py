@@ -36,6 +36,11 @@ def test_bundled_scenario_matches_its_golden_summary(path):
     target = GOLDEN / f"{path.stem}.json"
     if os.environ.get("SEARCHSIM_UPDATE_GOLDEN") == "1":
         target.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # figures that are right by construction, in every bundled scenario
+    assert got["cost_per_query_busy"] <= got["cost_per_query_provisioned"]
+    assert got["slo_attainment"] <= got["complete_fraction"]
+    if got["cache_hit_bound"] is not None:
+        assert got["cache_hit_rate"] <= got["cache_hit_bound"]
     want = json.loads(target.read_text(encoding="utf-8"))
     assert sorted(got) == sorted(want)
     diffs = {k: (want[k], got[k]) for k in want if not _same(got[k], want[k])}

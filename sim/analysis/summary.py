@@ -7,9 +7,10 @@ the window, idle included, per completed query) and busy (accelerator-seconds ac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sim.model import catalog, perf
 from sim.model.perf import decode_times, prefill_pairs, useful_flops
@@ -132,105 +133,178 @@ def _stability(s, waiting, unfinished: float) -> bool:
     return not last > s.run.unstable_queue_growth * first + s.llm.max_batch * s.llm.replicas
 
 
+@dataclass(frozen=True)
+class Window:
+    """The measurement window over a run's tables: the queries that arrived in
+    [warmup_s, duration_s) and their LLM requests. Every summary figure uses these masks."""
+
+    queries: np.ndarray  # bool per query row
+    completed: np.ndarray  # ... of those, answered by the end of the run
+    requests: np.ndarray  # bool per request row: its query is in the window
+    seconds: float
+
+    @classmethod
+    def of(cls, s, queries: pa.Table, requests: pa.Table) -> Window:
+        w0, w1 = s.run.warmup_s, s.run.duration_s
+        arrival = queries["arrival"].to_numpy()
+        inside = (arrival >= w0) & (arrival < w1)
+        done = ~np.isnan(queries["done"].to_numpy())
+        req = inside[rows_of(queries, requests["query_id"].to_numpy())]
+        return cls(inside, inside & done, req, w1 - w0)
+
+    @property
+    def n(self) -> int:
+        return int(self.queries.sum())
+
+    @property
+    def n_done(self) -> int:
+        return int(self.completed.sum())
+
+
+def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
+    return float(mask[of].mean()) if of.any() else None
+
+
 def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, snap) -> dict:
     """`arch` is the architecture that ran: the scenario's, or `llm_trace` when an LLM request
     trace drove the pool directly (no cache keys, so no cache bound)."""
-    w0, w1 = s.run.warmup_s, s.run.duration_s
-    window = w1 - w0
-    arrival = queries["arrival"].to_numpy()
-    measured = (arrival >= w0) & (arrival < w1)
-    done = queries["done"].to_numpy()
-    completed = measured & ~np.isnan(done)
-    n_meas, n_done = int(measured.sum()), int(completed.sum())
-    latency = (done - arrival)[completed]
-    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
-    accel = queries["accelerator_s"].to_numpy()
-    chips = s.llm.tp * s.llm.replicas
-    usd_chip_h = s.usd_per_chip_hour
-    retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour if \
-        s.architecture.kind == "two_stage" else 0.0
-    fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
-    utilization = snap.busy_chips.integral(w0, w1) / (chips * window)
-    # tokens the model processed: the prompt (and any recomputation), then every generated
-    # token but the last fed back in (the prefill iteration samples the first)
-    generated = requests["generated_tokens"].to_numpy()
-    req_tokens = requests["prefilled_tokens"].to_numpy() + np.maximum(generated - 1, 0)
-    busy_total = float(requests["accelerator_s"].to_numpy().sum())
-    mfu_busy = float(useful_flops(model, req_tokens.sum()) / (busy_total * hardware.peak_flops)
-                     ) if busy_total > 0 else None
-    accel_meas = float(accel[measured].sum())
-    req_q = rows_of(queries, requests["query_id"].to_numpy())
-    hit_rate = float(queries["cache_hit"].to_numpy()[measured].mean()) if n_meas else 0.0
+    w = Window.of(s, queries, requests)
+    load = _load(s, arch, w, queries, requests, snap)
+    use = _utilization(s, model, hardware, w, requests, snap)
+    return {**_identity(s, arch, snap), **load,
+            **_latency(s, w, queries, load["stable"]), **_answers(s, w, queries),
+            **use, **_cost(s, arch, w, queries, use), **_serving(w, requests, snap)}
+
+
+def _identity(s, arch, snap) -> dict:
+    return {"scenario": s.name, "architecture": arch.name, "seed": s.run.seed,
+            "model": s.llm.model, "hardware": s.llm.hardware, "step_model": s.llm.step_model,
+            "batching": s.llm.batching, "accelerators": s.llm.tp * s.llm.replicas,
+            "duration_s": s.run.duration_s, "warmup_s": s.run.warmup_s, "simulated_s": snap.end}
+
+
+def _load(s, arch, w: Window, queries: pa.Table, requests: pa.Table, snap) -> dict:
+    """Arrivals, throughput, stability and the cache."""
+    hit = queries["cache_hit"].to_numpy()
+    hit_rate = _share(hit, w.queries)
     # requests per arriving query, from the cache decision at arrival: counting finished
     # requests instead would understate it in overload, when misses are left unfinished
-    sustainable = capacity_qps(s, snap, requests.filter(pa.array(measured[req_q])),
-                               arch.fanout * (1 - hit_rate))
-    offered = n_meas / window
-    unfinished = 1 - n_done / n_meas if n_meas else 0.0
-    stable = _stability(s, snap.waiting, unfinished)
-    cost_prov = fleet_usd_h * window / SECONDS_PER_HOUR / n_done if n_done else None
-    cost_busy = accel_meas * usd_chip_h / SECONDS_PER_HOUR / n_done if n_done else None
-    running_int = snap.running.integral(w0, w1)
-    busy_replica_s = snap.busy_chips.integral(w0, w1) / s.llm.tp
-    keys = queries["key"].to_numpy()
-    revenue = s.economics.revenue_per_query
+    sustainable = capacity_qps(s, snap, requests.filter(pa.array(w.requests)),
+                               arch.fanout * (1 - (hit_rate or 0.0)))
+    unfinished = 1 - w.n_done / w.n if w.n else 0.0
     return {
-        "scenario": s.name,
-        "architecture": arch.name,
-        "seed": s.run.seed,
-        "model": s.llm.model,
-        "hardware": s.llm.hardware,
-        "step_model": s.llm.step_model,
-        "batching": s.llm.batching,
-        "accelerators": chips,
-        "duration_s": w1,
-        "warmup_s": w0,
-        "simulated_s": snap.end,
-        "queries": int(len(arrival)),
-        "measured_queries": n_meas,
-        "completed": n_done,
-        "in_flight": int(np.isnan(done).sum()),
-        "offered_qps": offered,
+        "queries": queries.num_rows,
+        "measured_queries": w.n,
+        "completed": w.n_done,
+        "in_flight": int(np.isnan(queries["done"].to_numpy()).sum()),
+        "offered_qps": w.n / w.seconds,
         "sustainable_qps": sustainable,
-        "stable": bool(stable),
-        "cache_hit_rate": hit_rate if n_meas else None,
-        "cache_hit_bound": float(1 - len(np.unique(keys)) / len(keys))
-        if len(keys) and arch.caches else None,
+        "stable": bool(_stability(s, snap.waiting, unfinished)),
+        "cache_hit_rate": hit_rate,
+        "cache_hit_bound": _repeat_share(queries, w)
+        if arch.caches and s.cache.policy == "lru" else None,
+        "llm_requests": int(w.requests.sum()),
+    }
+
+
+def _repeat_share(queries: pa.Table, w: Window) -> float | None:
+    """The window's hit rate with an infinite cache: the share of its queries whose key
+    arrived before (warm-up included). No LRU cache of the same stream can do better."""
+    keys = queries["key"].to_numpy()  # rows in arrival order (query ids are arrival indices)
+    _, first = np.unique(keys, return_index=True)
+    repeat = np.ones(len(keys), dtype=bool)
+    repeat[first] = False
+    return _share(repeat, w.queries)
+
+
+def _latency(s, w: Window, queries: pa.Table, stable: bool) -> dict:
+    latency = queries["latency_s"].to_numpy()[w.completed]
+    return {
         "latency_mean_s": _mean(latency),
         "latency_p50_s": _percentile(latency, 50),
         "latency_p95_s": _percentile(latency, 95),
         "latency_p99_s": _percentile(latency, 99),
-        "latency_percentiles_valid": bool(stable),
-        "slo_s": s.limits.slo_s,
-        "slo_attainment": float((latency <= s.limits.slo_s).sum() / n_meas) if n_meas else None,
-        "degraded_fraction": float((outcome[measured] == "degraded").mean()) if n_meas else None,
-        "partial_fraction": float((outcome[measured] == "partial").mean()) if n_meas else None,
-        "llm_requests": int(measured[req_q].sum()),
-        "llm_wait_mean_s": _mean(queries["llm_wait_s"].to_numpy()[measured]),
-        "retrieval_wait_mean_s": _mean(queries["retrieval_wait_s"].to_numpy()[measured]),
-        "mean_batch_size": running_int / busy_replica_s if busy_replica_s > 0 else None,
-        "accelerator_utilization": utilization,
-        "mfu_while_busy": mfu_busy,
-        "mfu": utilization * mfu_busy if mfu_busy is not None else None,
-        "accelerator_seconds": accel_meas,
-        "usd_per_chip_hour": usd_chip_h,
-        "fleet_usd_per_hour": fleet_usd_h,
-        "cost_per_query_provisioned": cost_prov,
-        "cost_per_query_busy": cost_busy,
-        "revenue_per_query": revenue,
-        "revenue_share": cost_prov / revenue if cost_prov is not None else None,
-        "revenue_share_busy": cost_busy / revenue if cost_busy is not None else None,
-        "tokens_in": int(queries["tokens_in"].to_numpy()[measured].sum()),
-        "tokens_out": int(queries["tokens_out"].to_numpy()[measured].sum()),
-        "retrieval_utilization": snap.retrieval_busy.integral(w0, w1) /
-        (s.retrieval.servers * window),
-        **_serving(requests, snap),
+        "latency_percentiles_valid": stable,
+        "llm_wait_mean_s": _mean(queries["llm_wait_s"].to_numpy()[w.queries]),
+        "retrieval_wait_mean_s": _mean(queries["retrieval_wait_s"].to_numpy()[w.queries]),
     }
 
 
-def _serving(requests: pa.Table, snap) -> dict:
-    """Serving figures from `with_request_latencies`' columns, and the replicas' memory."""
-    served = ~requests["cancelled"].to_numpy()
+def _answers(s, w: Window, queries: pa.Table) -> dict:
+    """What users got: complete answers (every response, or a cache hit), partial ones (some
+    responses at the deadline), degraded ones (plain results). Only complete answers within
+    `slo_s` meet the SLO."""
+    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
+    complete = queries["complete"].to_numpy()
+    complete_share = _share(complete, w.queries)
+    quality = None if complete_share is None else (
+        "complete" if complete_share >= s.limits.complete_share_target else "incomplete")
+    return {
+        "slo_s": s.limits.slo_s,
+        "slo_attainment": _share(queries["slo_met"].to_numpy(), w.queries),
+        "complete_fraction": complete_share,
+        "answer_quality": quality,
+        "degraded_fraction": _share(outcome == "degraded", w.queries),
+        "partial_fraction": _share(outcome == "partial", w.queries),
+    }
+
+
+def _utilization(s, model, hardware, w: Window, requests: pa.Table, snap) -> dict:
+    w0, w1 = s.run.warmup_s, s.run.duration_s
+    chips = s.llm.tp * s.llm.replicas
+    utilization = snap.busy_chips.integral(w0, w1) / (chips * w.seconds)
+    # tokens the model processed for the window's requests: the prompt (and any
+    # recomputation), then every generated token but the last fed back in
+    generated = requests["generated_tokens"].to_numpy()[w.requests]
+    tokens = requests["prefilled_tokens"].to_numpy()[w.requests] + np.maximum(generated - 1, 0)
+    busy = float(requests["accelerator_s"].to_numpy()[w.requests].sum())
+    mfu_busy = float(useful_flops(model, tokens.sum()) / (busy * hardware.peak_flops)) \
+        if busy > 0 else None
+    busy_replica_s = snap.busy_chips.integral(w0, w1) / s.llm.tp
+    return {
+        "mean_batch_size": snap.running.integral(w0, w1) / busy_replica_s
+        if busy_replica_s > 0 else None,
+        "accelerator_utilization": utilization,
+        "mfu_while_busy": mfu_busy,
+        "mfu": utilization * mfu_busy if mfu_busy is not None else None,
+        "accelerator_seconds": busy,
+        "retrieval_utilization": snap.retrieval_busy.integral(w0, w1)
+        / (s.retrieval.servers * w.seconds),
+    }
+
+
+def _cost(s, arch, w: Window, queries: pa.Table, use: dict) -> dict:
+    """Provisioned: the fleet's price over the window per completed query (retrieval servers
+    only where retrieval runs). Busy: the chip-seconds the fleet was busy inside the window at
+    the chip price, per completed query: utilization x the accelerators' provisioned cost, so
+    never above it (work that spills past the window's end is not billed twice)."""
+    chips = s.llm.tp * s.llm.replicas
+    usd_chip_h = s.usd_per_chip_hour
+    retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour \
+        if arch.retrieves else 0.0
+    fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
+    n = w.n_done
+    prov = fleet_usd_h * w.seconds / SECONDS_PER_HOUR / n if n else None
+    busy_chip_s = use["accelerator_utilization"] * chips * w.seconds
+    busy = busy_chip_s * usd_chip_h / SECONDS_PER_HOUR / n if n else None
+    revenue = s.economics.revenue_per_query
+    return {
+        "usd_per_chip_hour": usd_chip_h,
+        "fleet_usd_per_hour": fleet_usd_h,
+        "cost_per_query_provisioned": prov,
+        "cost_per_query_busy": busy,
+        "revenue_per_query": revenue,
+        "revenue_share": prov / revenue if prov is not None else None,
+        "revenue_share_busy": busy / revenue if busy is not None else None,
+        "tokens_in": int(queries["tokens_in"].to_numpy()[w.queries].sum()),
+        "tokens_out": int(queries["tokens_out"].to_numpy()[w.queries].sum()),
+    }
+
+
+def _serving(w: Window, requests: pa.Table, snap) -> dict:
+    """Serving figures of the window's requests, and the replicas' memory."""
+    cancelled = requests["cancelled"].to_numpy()
+    served = w.requests & ~cancelled
     ttft = requests["ttft_s"].to_numpy()[served]
     tpot = requests["tpot_s"].to_numpy()[served]
     caps = [r.capacity for r in snap.replicas if r.capacity]
@@ -244,12 +318,20 @@ def _serving(requests: pa.Table, snap) -> dict:
         if caps else None,
         "preemptions": snap.preemptions,
         "refusals": snap.refusals,
-        "cancelled_requests": int((~served).sum()),
+        "cancelled_requests": int((w.requests & cancelled).sum()),
         "llm_requests_submitted": snap.submitted,
         "llm_requests_unfinished": sum(r.outstanding for r in snap.replicas),
     }
 
 
-def slo_column(queries: pa.Table, slo_s: float) -> pa.Table:
-    met = pc.less_equal(queries["latency_s"], slo_s)
-    return queries.append_column("slo_met", pc.fill_null(met, False))
+def answer_columns(queries: pa.Table, slo_s: float) -> pa.Table:
+    """`complete`: answered with every response (or from the cache); `slo_met`: complete
+    and within `slo_s`. A partial or degraded answer never meets the SLO."""
+    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
+    answered = ~np.isnan(queries["done"].to_numpy())
+    complete = answered & ~np.isin(outcome, ("partial", "degraded"))
+    latency = queries["latency_s"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        met = complete & (latency <= slo_s)
+    return queries.append_column("complete", pa.array(complete)).append_column(
+        "slo_met", pa.array(met))

@@ -33,6 +33,7 @@ class Results:
     queries: pa.Table
     requests: pa.Table
     timeseries: pa.Table
+    snapshot: Snapshot | None = None  # the pools' levels and counters the summary read
 
 
 def architecture_of(s: Scenario):
@@ -102,7 +103,7 @@ def finish(s: Scenario, part: Shard) -> Results:
     arch = architecture_of(s)
     requests = metrics.with_request_latencies(part.requests)
     queries = metrics.per_query_from_requests(part.queries, requests)
-    queries = metrics.slo_column(queries, s.limits.slo_s)
+    queries = metrics.answer_columns(queries, s.limits.slo_s)
     arrival = queries["arrival"].to_numpy()
     queries = queries.append_column("in_window", pa.array(
         (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
@@ -115,5 +116,5 @@ def finish(s: Scenario, part: Shard) -> Results:
         levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy)
     capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
     ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
-    return Results(s, summary, queries, requests, ts)
+    return Results(s, summary, queries, requests, ts, snap)
 

@@ -184,7 +184,10 @@ class Architecture(_Section):
 
 
 class Limits(_Section):
-    slo_s: float = Field(10.0, gt=0)  # latency target for slo_attainment
+    slo_s: float = Field(10.0, gt=0)  # latency target: complete answers within it meet the SLO
+    # answer_quality is "complete" when at least this share of the window's queries got every
+    # response (partial and degraded answers are not complete)
+    complete_share_target: float = Field(0.99, gt=0, le=1)
     deadline_s: float | None = Field(None, gt=0)
     policy: Literal["none", "partial", "degrade"] = "none"
 
