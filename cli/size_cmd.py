@@ -41,6 +41,9 @@ def size_command(
                                       "from the smallest that fits up to 8)."),
     overrides: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
     jobs: int = typer.Option(min(4, os.cpu_count() or 1), help="Parallel processes."),
+    price_kind: str = typer.Option(None, help="Price every accelerator at its first catalog "
+                                   "price of this kind: on-demand, 1-year, 3-year, in-house, "
+                                   "spot (default: the kind of the scenario's price)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bisect the replica count per candidate; rank candidates by provisioned cost/query."""
@@ -51,14 +54,16 @@ def size_command(
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
     lo, hi = _range(replicas)
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
-    rows = sizing.size(s, sizing.candidates(s, hw, batches, tps), lo, hi, target, jobs)
+    rows = sizing.size(s, sizing.candidates(s, hw, batches, tps, price_kind), lo, hi, target,
+                       jobs)
     if as_json:
         print_json(rows)
         return
     out = []
     for i, r in enumerate(rows):
         c, res = r["candidate"], r["result"]
-        cells = [c["hardware"], str(c["tp"]), str(c["max_batch"])]
+        cells = [c["hardware"], str(c["tp"]), str(c["max_batch"]),
+                 f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"]
         if res is None:
             out.append(cells + [f"> {hi}", "-", "-", "-", "not met", ""])
             continue
@@ -68,5 +73,6 @@ def size_command(
                             "cheapest" if i == 0 else ""])
     console.print(table(f"{s.name}: fewest replicas meeting {target:.1%} within "
                         f"{s.limits.slo_s:g} s at {s.workload.rate_qps:g} queries/s",
-                        ["hardware", "tp", "max batch", "replicas", "accelerators",
+                        ["hardware", "tp", "max batch", "$/chip-h (source)", "replicas",
+                         "accelerators",
                          "SLO attainment", "p99 (s)", "cost/query", ""], out))

@@ -29,7 +29,8 @@ SCENARIO_CASES = [
     ('llm.model="gpt5"', f"llm.model: got 'gpt5', expected one of: {MODELS}"),
     ('llm.hardware="a100"', f"llm.hardware: got 'a100', expected one of: {HARDWARE}"),
     ('economics.price="spot"', "economics.price: got 'spot', expected a $/chip-hour or a "
-                               "price of a100_40gb: aws-p4d-1y, aws-p4d-on-demand"),
+                               "price of a100_40gb: 1-year, on-demand, aws-p4d-1y, "
+                               "aws-p4d-on-demand"),
     ("economics.price=-2", "economics.price: got -2.0, expected a positive $/chip-hour"),
     ("llm.tp=8", "llm.tp: got 8, expected enough a100_40gb to hold gpt3_175b's 350 GB of "
                  "weights (8 x 40 GB = 320 GB, 30 GB short)"),

@@ -8,6 +8,7 @@ from cli.main import app
 from sim.errors import SearchsimError
 from sim.runner import sizing
 from sim.scenario import loading
+from tests.conftest import SCENARIOS
 
 BASE = {
     "run": {"duration_s": 300.0, "warmup_s": 30.0, "drain_s": 60.0},
@@ -56,3 +57,21 @@ def test_bad_sizing_arguments(runner, tmp_path):
     res = runner.invoke(app, ["size", str(path), "--replicas", "1:4", "--jobs", "1", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)[0]["candidate"]["hardware"] == "h100"
+
+
+def test_candidates_share_one_price_basis():
+    """H100 and H200 are priced on the same kind of price, shown with its source; the
+    scenario's Lambda key only holds when its own hardware is sized alone."""
+    s = loading.load(SCENARIOS / "modern_two_stage.toml")
+    both = sizing.candidates(s, ["h100", "h200"], [64], [4])
+    assert {c.price for c in both} == {"on-demand"}
+    by_hw = {c.hardware: c for c in both}
+    assert by_hw["h100"].price_source.startswith("AWS") and by_hw["h200"].price_source.startswith(
+        "AWS")
+    assert by_hw["h200"].usd_per_chip_hour == pytest.approx(84.80 / 8)
+    alone = sizing.candidates(s, ["h100"], [64], [4])
+    assert alone[0].price == "lambda-on-demand" and alone[0].usd_per_chip_hour == 2.99
+    with pytest.raises(SearchsimError, match="1-year"):  # no 1-year H100 price in the catalog
+        sizing.candidates(s, ["h100", "a100_40gb"], [64], [8], price_kind="1-year")
+    with pytest.raises(SearchsimError, match="--price-kind: got 'cheap'"):
+        sizing.candidates(s, ["h100"], [64], [8], price_kind="cheap")

@@ -26,7 +26,9 @@ class Candidate:
     hardware: str
     tp: int
     max_batch: int
-    price: str | float
+    price: str | float  # a catalog price key or kind of `hardware`, or $ per chip-hour
+    usd_per_chip_hour: float = 0.0
+    price_source: str = ""  # provider, kind and date of the price, for the reader
 
 
 @dataclass(frozen=True)
@@ -107,19 +109,41 @@ def tp_options(model: str, hardware: str, bytes_per_param: float, most: int = 8)
     return out
 
 
+def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str | float:
+    """One price basis for every candidate: `price_kind` if given; the scenario's own price
+    when only its hardware is sized; otherwise the kind of the scenario's price (on-demand,
+    1-year, ...), so different accelerators are never ranked on different kinds of price."""
+    if price_kind is not None:
+        if price_kind not in catalog.PRICE_KINDS:
+            raise SearchsimError(Problem("--price-kind", price_kind,
+                                         "one of: " + ", ".join(catalog.PRICE_KINDS)))
+        return price_kind
+    price = s.economics.price
+    if hardware == [s.llm.hardware] or (isinstance(price, str)
+                                        and price in catalog.PRICE_KINDS):
+        return price
+    if isinstance(price, int | float):
+        raise SearchsimError(Problem("--price-kind", None, "a price kind to compare "
+                                     f"{', '.join(hardware)} on one basis (the scenario's price "
+                                     "is a plain $/chip-hour)"))
+    return catalog.price_of(s.llm.hardware, price).kind
+
+
+def _priced(hw: str, price: str | float) -> tuple[float, str]:
+    if isinstance(price, int | float):
+        return float(price), "the scenario's $/chip-hour"
+    p = catalog.price_of(hw, price)
+    return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}"
+
+
 def candidates(s: Scenario, hardware: list[str], batches: list[int],
-               tps: list[int] | None) -> list[Candidate]:
+               tps: list[int] | None, price_kind: str | None = None) -> list[Candidate]:
+    price = price_basis(s, hardware, price_kind)
     out = []
     for hw in hardware:
-        acc = catalog.accelerator(hw)
-        if hw == s.llm.hardware:
-            price = s.economics.price
-        elif acc.prices:
-            price = acc.prices[0].key
-        else:
-            raise SearchsimError(Problem("hardware", hw, "an accelerator with a catalog price"))
+        usd, source = _priced(hw, price)
         degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.bytes_per_param)
-        out += [Candidate(hw, d, b, price) for d in degrees for b in batches]
+        out += [Candidate(hw, d, b, price, usd, source) for d in degrees for b in batches]
     return out
 
 

@@ -92,8 +92,9 @@ def _check_catalog(s: Scenario) -> None:
         from sim.model import profile
         profile.load(s.llm.profile)
     price = s.economics.price
-    if isinstance(price, str) and price not in [p.key for p in hw.prices]:
-        valid = ", ".join(p.key for p in hw.prices) or "none"
+    kinds = sorted({p.kind for p in hw.prices})
+    if isinstance(price, str) and price not in [p.key for p in hw.prices] + kinds:
+        valid = ", ".join([*kinds, *(p.key for p in hw.prices)]) or "none"
         raise SearchsimError(Problem("economics.price", price,
                                      f"a $/chip-hour or a price of {hw.key}: {valid}"))
     if isinstance(price, int | float) and not 0 < price < float("inf"):

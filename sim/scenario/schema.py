@@ -193,7 +193,9 @@ class Limits(_Section):
 
 
 class Economics(_Section):
-    price: str | float = "aws-p4d-1y"  # catalog price key of llm.hardware, or $/chip-hour
+    # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": the first price of
+    # that kind for llm.hardware), a catalog price key of llm.hardware, or $ per chip-hour
+    price: str | float = "on-demand"
     revenue_per_query: float = Field(0.0476, gt=0)
 
 
