@@ -12,6 +12,7 @@ mutant and the score. The list grows with every bug a review finds a test could 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -62,7 +63,7 @@ MUTANTS = [
 
 
 # the tests most likely to kill a serving or model mutant first, then the rest of the suite
-FIRST = ["tests/test_oracles.py", "tests/test_continuous.py", "tests/test_limits.py",
+FIRST = ["tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py", "tests/test_limits.py",
          "tests/test_calibration.py", "tests/test_roofline.py", "tests/test_golden.py",
          "tests/test_core.py", "tests/test_theory.py", "tests/test_economics.py"]
 
@@ -70,8 +71,10 @@ FIRST = ["tests/test_oracles.py", "tests/test_continuous.py", "tests/test_limits
 def run_suite() -> tuple[bool, str]:
     rest = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")
                   if str(p.relative_to(ROOT)) not in FIRST)
+    # subprocesses the tests start must import this tree's (mutated) code too
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        *FIRST, *rest], cwd=ROOT, capture_output=True, text=True)
+                        *FIRST, *rest], cwd=ROOT, capture_output=True, text=True, env=env)
     failed = next((line for line in r.stdout.splitlines() if line.startswith("FAILED")), "")
     return r.returncode != 0, failed[:150]
 
