@@ -63,9 +63,10 @@ MUTANTS = [
 
 
 # the tests most likely to kill a serving or model mutant first, then the rest of the suite
-FIRST = ["tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py", "tests/test_limits.py",
-         "tests/test_calibration.py", "tests/test_roofline.py", "tests/test_golden.py",
-         "tests/test_core.py", "tests/test_theory.py", "tests/test_economics.py"]
+FIRST = ["tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",
+         "tests/test_limits.py", "tests/test_calibration.py", "tests/test_roofline.py",
+         "tests/test_golden.py", "tests/test_core.py", "tests/test_theory.py",
+         "tests/test_economics.py"]
 
 
 def run_suite() -> tuple[bool, str]:
