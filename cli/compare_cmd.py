@@ -37,6 +37,12 @@ def compare_command(
         loaded = [s.model_copy(update={"run": s.run.model_copy(update={"seed": common})})
                   for s in loaded]
     names = [s.name for s in loaded]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        from sim.errors import Problem, SearchsimError
+        raise SearchsimError(Problem("scenario name", dupes[0], "a different name for each "
+                                     "scenario compared (set `name` in the file or --set "
+                                     "name=...)"))
     if out is not None:
         for n in names:
             output.check_target(out / n, force)

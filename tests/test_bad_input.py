@@ -59,6 +59,12 @@ SCENARIO_CASES = [
     ("llm.tp", "--set: got 'llm.tp', expected section.key=value"),
     ("llm=3", "llm: got 3, expected a table"),
     ('llm.batching="continuous"', None),  # valid: a control that the table is not vacuous
+    ("workload.rate_qps=1e9", "workload.rate_qps: got 1000000000.0, expected a load of at most "
+     "2e+08 LLM requests over the run (this one would submit ~3.6e+13; raise "
+     "run.max_llm_requests if meant)"),
+    ('workload.trace={path="x.csv"}', 'workload.arrival: got \'poisson\', expected "trace" (a '
+     '[workload.trace] table is given; it is replayed only with arrival = "trace", not '
+     '"poisson")'),
 ]
 
 
@@ -187,3 +193,20 @@ def test_missing_trace_and_sorting(runner, tmp_path):
     assert res.exit_code == 0
     assert res.stderr == f"warning: {p}: 1 out-of-order row(s) sorted by time\n"
     assert '"span_s": 1.97' in res.stdout
+
+
+def test_an_empty_scenario_file_is_refused(runner, tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    res = runner.invoke(app, ["run", str(empty), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: scenario: got '{empty}', "
+                                                        "expected a scenario with at least")
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_refuses_two_scenarios_with_one_name(runner, tmp_path):
+    res = runner.invoke(app, ["compare", TWO_STAGE, TWO_STAGE, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: scenario name: got 'two_stage', expected a "
+                                 "different name")
+    assert list(tmp_path.iterdir()) == []

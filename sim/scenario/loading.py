@@ -154,7 +154,24 @@ def from_dict(raw: dict) -> Scenario:
     except ValidationError as exc:
         raise SearchsimError([_problem(e) for e in exc.errors()]) from None
     _check_catalog(s)
+    _check_size(s)
     return _resolve_trace(s)
+
+
+def _check_size(s: Scenario) -> None:
+    """Refuse synthetic loads whose expected LLM requests exceed `run.max_llm_requests`."""
+    if s.workload.arrival == "trace":
+        return  # a trace's size is its own
+    peak = max(s.workload.profile) if s.workload.arrival == "diurnal" and s.workload.profile \
+        else 1.0
+    fanout = s.architecture.k if s.architecture.kind == "two_stage" else \
+        s.architecture.samples
+    expected = s.workload.rate_qps * peak * s.run.duration_s * fanout
+    if expected > s.run.max_llm_requests:
+        raise SearchsimError(Problem(
+            "workload.rate_qps", s.workload.rate_qps,
+            f"a load of at most {s.run.max_llm_requests:.3g} LLM requests over the run "
+            f"(this one would submit ~{expected:.3g}; raise run.max_llm_requests if meant)"))
 
 
 def read_toml(path: str | Path) -> dict:
@@ -180,7 +197,12 @@ def _anchor_trace_path(raw: dict, scenario_dir: Path) -> None:
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    raw = apply_overrides(read_toml(path), list(overrides))
+    text = read_toml(path)
+    if not text:
+        raise SearchsimError(Problem("scenario", str(path), "a scenario with at least one "
+                                     "section (the file is empty; every key has a default, "
+                                     "but an empty file is more likely a mistake)"))
+    raw = apply_overrides(text, list(overrides))
     raw.setdefault("name", Path(path).stem)
     _anchor_trace_path(raw, Path(path).parent)
     return from_dict(raw)

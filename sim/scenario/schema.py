@@ -76,6 +76,9 @@ class Run(_Section):
     # ... or when the LLM queue's mean over the window's last quarter exceeds this many times
     # its first quarter's (plus one full batch per replica): a queue growing without bound
     unstable_queue_growth: float = Field(3.0, gt=1)
+    # refuse a scenario expected to submit more LLM requests than this (a typo such as
+    # rate_qps = 1e9 would otherwise run for days); raise it for a deliberately huge run
+    max_llm_requests: float = Field(2e8, gt=0)
 
     @model_validator(mode="after")
     def _warmup_before_end(self):
@@ -131,6 +134,9 @@ class Workload(_Section):
     def _trace(self):
         if self.arrival == "trace" and self.trace is None:
             raise ValueError("@trace: a [workload.trace] table with `path` (arrival = trace)")
+        if self.arrival != "trace" and self.trace is not None:
+            raise ValueError(f"@arrival: \"trace\" (a [workload.trace] table is given; it is "
+                             f"replayed only with arrival = \"trace\", not \"{self.arrival}\")")
         return self
 
     @model_validator(mode="after")
