@@ -162,6 +162,10 @@ TRACE_CASES = [
     ("qid.csv", "timestamp,query_id\n1,5\n2,\n", [],
      "{p}:line 3 (query_id): got None, expected a query id"),
     ("notparquet.parquet", "hello", [], "{p}: not a Parquet file"),
+    ("ms.csv", "timestamp,query_id\n0,1\n1500,2\n3600000,3\n", [],
+     "{p} (timestamp): got '3.6e+06', expected timestamps in a stated unit: read as seconds "
+     "they span 41.7 days (1.00 hours if milliseconds); set time_unit (--time-unit) to s, ms "
+     "or us"),
 ]
 
 

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from cli.main import app
+from sim.errors import SearchsimError
 from sim.io import tracefiles
 from sim.runner.api import run
 from sim.scenario import loading, schema
@@ -196,3 +197,23 @@ def test_zipf_fit_recovers_the_exponent():
     _, counts = np.unique(keys, return_counts=True)
     fit = stats.zipf_fit(counts)
     assert fit["alpha"] == pytest.approx(1.0, abs=0.08) and fit["r2"] > 0.95
+
+
+def test_a_trace_shorter_than_the_run_shortens_the_window_not_dilutes_it():
+    path = SCENARIOS / "azure_conv_replay.toml"
+    s = loading.load(path, ["run.duration_s=1200", "run.warmup_s=100", "run.drain_s=300",
+                            "workload.trace.end_s=600"])
+    res = run(s)
+    summ = res.summary
+    assert 599 < summ["duration_s"] < 601  # the trace's last arrival plus one mean gap
+    arrival = res.queries["arrival"].to_numpy()
+    in_window = ((arrival >= 100) & (arrival < summ["duration_s"])).sum()
+    assert summ["offered_qps"] == pytest.approx(in_window / (summ["duration_s"] - 100))
+    assert summ["offered_qps"] > 4  # ~5.5/s, not diluted by 600 empty seconds
+    looped = run(loading.load(path, ["run.duration_s=1200", "run.warmup_s=100",
+                                     "run.drain_s=300", "workload.trace.end_s=600",
+                                     "workload.trace.loop=true"]))
+    assert looped.summary["duration_s"] == 1200
+    with pytest.raises(SearchsimError, match="lasts past run.warmup_s"):
+        run(loading.load(path, ["run.duration_s=1200", "run.warmup_s=700",
+                                "workload.trace.end_s=600"]))

@@ -9,6 +9,7 @@ import pyarrow as pa
 import simpy
 
 from sim.analysis import summary as metrics
+from sim.errors import Problem, SearchsimError
 from sim.model import catalog, perf
 from sim.model.distributions import Buffered
 from sim.scenario.schema import Scenario
@@ -97,8 +98,28 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     return Shard(rec.query_table(), rec.request_table(), pool.snapshot(retrieval, env.now))
 
 
+def window_within_trace(s: Scenario, arrival) -> Scenario:
+    """A replayed trace (not looped) that ends before `duration_s` shortens the measurement
+    window to its last arrival (plus one mean gap), so throughput, cost and utilization are
+    never diluted by an empty tail; the scenario as resolved records the shorter window."""
+    trace = s.workload.replayed
+    if trace is None or trace.loop or len(arrival) < 2:
+        return s
+    last = float(arrival.max())
+    gap = (last - float(arrival.min())) / (len(arrival) - 1)
+    if s.run.duration_s - last <= max(10 * gap, 0.01 * s.run.duration_s):
+        return s
+    if last + gap <= s.run.warmup_s:
+        raise SearchsimError(Problem(
+            "workload.trace", trace.path, f"a trace that lasts past run.warmup_s "
+            f"({s.run.warmup_s:g} s); its last arrival is at {last:.1f} s of simulated time "
+            "(set trace.loop = true or a shorter warm-up)"))
+    return s.model_copy(update={"run": s.run.model_copy(update={"duration_s": last + gap})})
+
+
 def finish(s: Scenario, part: Shard) -> Results:
     """Tables and summary from a finished simulation (or from merged shards)."""
+    s = window_within_trace(s, part.queries["arrival"].to_numpy())
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     arch = architecture_of(s)
     requests = metrics.with_request_latencies(part.requests)

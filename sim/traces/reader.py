@@ -28,6 +28,9 @@ BLOCK_BYTES = 1 << 22
 UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 MAX_TOKENS = 2**31 - 1
 MAX_SECONDS = 1e10  # about 317 years: anything larger is a unit mistake
+# Numbers read as seconds only because no unit was given: a span longer than this (8 days,
+# a week-long trace with room to spare) is more likely milliseconds, so the unit is required
+MAX_AUTO_SPAN_S = 8 * 86400.0
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ReadState:
     last: float = -np.inf
     numeric_time: bool | None = None
     origin_ns: int | None = None  # wall-clock traces: the first timestamp, kept exact
+    first_number: float | None = None  # numeric traces: the first timestamp as written
     warnings: list[str] = field(default_factory=list)
 
     def where(self, index: int) -> str:
@@ -134,12 +138,30 @@ def _seconds(col: pa.ChunkedArray | pa.Array, fmt: Format, st: ReadState) -> np.
         ns = _parse_datetime(col, st).cast(pa.int64())
     else:
         scale = UNIT_SECONDS.get(fmt.time_unit, 1.0)
-        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=float) * scale
+        values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=float)
+        if fmt.time_unit == "auto":
+            _check_auto_span(values, st)
+        return values * scale
     values = ns.to_numpy(zero_copy_only=False)
     if st.origin_ns is None and len(values):
         st.origin_ns = int(values.min())
     # subtract in integer nanoseconds first: epoch seconds in float64 would lose precision
     return (values - st.origin_ns).astype(np.float64) / 1e9
+
+
+def _check_auto_span(values: np.ndarray, st: ReadState) -> None:
+    """Numbers with no stated unit are seconds; refuse a span too long to be meant."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return
+    if st.first_number is None:
+        st.first_number = float(finite[0])
+    span = float(finite.max()) - st.first_number
+    if span > MAX_AUTO_SPAN_S:
+        raise SearchsimError(Problem(
+            f"{st.path} ({st.fmt.time})", f"{span:.4g}", f"timestamps in a stated unit: read "
+            f"as seconds they span {span / 86400:.1f} days ({span / 3600e3:.2f} hours if "
+            "milliseconds); set time_unit (--time-unit) to s, ms or us"))
 
 
 def _parse_datetime(col, st: ReadState):
