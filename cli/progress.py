@@ -12,8 +12,8 @@ SHOW_AFTER_S = 1.5
 
 
 class LazyProgress:
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, unit: str = "of simulated time"):
+        self.label, self.unit = label, unit
         self.start = time.monotonic()
         self.bar: Progress | None = None
         self.task: TaskID | None = None
@@ -23,7 +23,7 @@ class LazyProgress:
             if time.monotonic() - self.start < SHOW_AFTER_S or not err_console.is_terminal:
                 return
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                TextColumn("{task.percentage:>3.0f}% of simulated time"),
+                                TextColumn("{task.percentage:>3.0f}% " + self.unit),
                                 TimeElapsedColumn(), console=err_console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=1.0)
@@ -39,3 +39,21 @@ class LazyProgress:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class CountProgress:
+    """Jobs done out of a total, as a bar on a terminal after a moment; silent when piped.
+    Called as progress(done, total)."""
+
+    def __init__(self, label: str, unit: str = "of candidates"):
+        self.lazy = LazyProgress(label, unit)
+
+    def __enter__(self):
+        self.lazy.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        self.lazy(done / total if total else 1.0)
+
+    def __exit__(self, *exc):
+        return self.lazy.__exit__(*exc)

@@ -44,9 +44,13 @@ def size_command(
     price_kind: str = typer.Option(None, help="Price every accelerator at its first catalog "
                                    "price of this kind: on-demand, 1-year, 3-year, in-house, "
                                    "spot (default: the kind of the scenario's price)."),
+    replications: int = typer.Option(3, help="Seeds per probe; a fleet passes when the "
+                                     "lower end of its 95% attainment interval does."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Bisect the replica count per candidate; rank candidates by provisioned cost/query."""
+    """Bisect the replica count per candidate; rank candidates by provisioned cost/query.
+    Attainment counts complete answers within slo_s, over several seeds."""
+    from cli.progress import CountProgress
     from sim.runner import sizing
     from sim.scenario import loading
     s = loading.load(scenario, overrides)
@@ -54,25 +58,51 @@ def size_command(
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
     lo, hi = _range(replicas)
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
-    rows = sizing.size(s, sizing.candidates(s, hw, batches, tps, price_kind), lo, hi, target,
-                       jobs)
+    cands = sizing.candidates(s, hw, batches, tps, price_kind)
+    with CountProgress("sizing candidates") as progress:
+        rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress)
     if as_json:
         print_json(rows)
         return
+    _show(s, rows, target, hi)
+
+
+def _attainment(p: dict) -> str:
+    return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
+
+
+def _show(s, rows: list[dict], target: float, hi: int) -> None:
     out = []
     for i, r in enumerate(rows):
         c, res = r["candidate"], r["result"]
         cells = [c["hardware"], str(c["tp"]), str(c["max_batch"]),
                  f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"]
         if res is None:
-            out.append(cells + [f"> {hi}", "-", "-", "-", "not met", ""])
+            out.append(cells + [f"> {hi}", "-", _attainment(r["probes"][-1]) + f" at {hi}",
+                                "-", "-", r["probes"][-1]["slo_miss_cause"] or "-", ""])
             continue
-        out.append(cells + [str(r["replicas"]), str(r["accelerators"]),
-                            percent(res['slo_attainment']), f"{res['latency_p99_s']:.3g}",
+        out.append(cells + [str(r["replicas"]), str(r["accelerators"]), _attainment(res),
+                            f"{res['latency_p99_s']:.3g}",
                             f"${res['cost_per_query_provisioned']:.4g}",
-                            "cheapest" if i == 0 else ""])
-    console.print(table(f"{s.name}: fewest replicas meeting {target:.1%} within "
-                        f"{s.limits.slo_s:g} s at {s.workload.rate_qps:g} queries/s",
+                            res["slo_miss_cause"] or "-", "cheapest" if i == 0 else ""])
+    console.print(table(f"{s.name}: fewest replicas whose complete answers within "
+                        f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
+                        f"{s.workload.rate_qps:g} queries/s",
                         ["hardware", "tp", "max batch", "$/chip-h (source)", "replicas",
-                         "accelerators",
-                         "SLO attainment", "p99 (s)", "cost/query", ""], out))
+                         "accelerators", "SLO attainment [low]", "p99 (s)", "cost/query",
+                         "misses from", ""], out))
+    console.print(table("every probe", ["hardware", "tp", "max batch", "replicas", "stable",
+                                        "SLO attainment [low]", "complete", "p99 (s)",
+                                        "misses from"],
+                        [[r["candidate"]["hardware"], str(r["candidate"]["tp"]),
+                          str(r["candidate"]["max_batch"]), str(p["replicas"]),
+                          "yes" if p["stable"] else "no", _attainment(p),
+                          percent(p["complete_fraction"]) if p["complete_fraction"] is not None
+                          else "-", f"{p['latency_p99_s']:.3g}" if p["latency_p99_s"]
+                          is not None else "-", p["slo_miss_cause"] or "-"]
+                         for r in rows for p in r["probes"]]))
+    for r in rows:
+        if r["advice"]:
+            c = r["candidate"]
+            console.print(f"{c['hardware']} tp{c['tp']} batch {c['max_batch']}: "
+                          f"{r['advice']}", highlight=False)

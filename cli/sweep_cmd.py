@@ -45,7 +45,9 @@ def sweep_command(
     from sim.runner import sweep
     require_new_file(out, force)
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
-    rows = sweep.run(points, jobs)
+    from cli.progress import CountProgress
+    with CountProgress("sweeping", "of grid points") as progress:
+        rows = sweep.run(points, jobs, progress)
     if out is not None:
         from sim.io.atomic import write_text
         write_text(out, _csv(rows))

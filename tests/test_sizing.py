@@ -1,6 +1,7 @@
 """Fleet sizing: the smallest passing fleet really is the smallest, and ranking is by cost."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -25,11 +26,14 @@ BASE = {
 def test_smallest_fleet_is_the_boundary():
     s = loading.from_dict(BASE)
     cands = sizing.candidates(s, ["h100"], [4], [1])
-    (row,) = sizing.size(s, cands, 1, 12, 0.95)
+    (row,) = sizing.size(s, cands, 1, 12, 0.95, replications=2)
     r = row["replicas"]
     assert r is not None and r > 1
-    assert sizing.probe(s, cands[0], r).meets(0.95)
-    assert not sizing.probe(s, cands[0], r - 1).meets(0.95)
+    seeds = (s.run.seed, s.run.seed + 1)
+    chosen = sizing.probe(s, cands[0], r, seeds)
+    assert chosen.meets(0.95) and chosen.attainment_low <= chosen.slo_attainment
+    assert len(chosen.attainments) == 2 and row["result"] == asdict(chosen)
+    assert not sizing.probe(s, cands[0], r - 1, seeds).meets(0.95)
     assert row["accelerators"] == r
     assert [p["replicas"] for p in row["probes"]] == sorted(p["replicas"] for p in row["probes"])
 

@@ -242,11 +242,34 @@ def _answers(s, w: Window, queries: pa.Table) -> dict:
     return {
         "slo_s": s.limits.slo_s,
         "slo_attainment": _share(queries["slo_met"].to_numpy(), w.queries),
+        "slo_miss_cause": slo_miss_cause(queries, w.queries),
         "complete_fraction": complete_share,
         "answer_quality": quality,
         "degraded_fraction": _share(outcome == "degraded", w.queries),
         "partial_fraction": _share(outcome == "partial", w.queries),
     }
+
+
+def slo_miss_cause(queries: pa.Table, window: np.ndarray) -> str | None:
+    """What keeps the window's queries from meeting the SLO: `deadline` (answers cut to
+    partial or degraded), `queueing` (complete but late, mostly waiting for the LLM pool:
+    more replicas help), `service` (complete but late, mostly being served: a faster step,
+    shorter outputs or a higher tensor-parallel degree help; replicas do not), `unfinished`
+    (still running at the end: overload); None when every query met it."""
+    missed = window & ~queries["slo_met"].to_numpy()
+    if not missed.any():
+        return None
+    complete = queries["complete"].to_numpy()
+    answered = ~np.isnan(queries["done"].to_numpy())
+    counts = {"unfinished": int((missed & ~answered).sum()),
+              "deadline": int((missed & answered & ~complete).sum())}
+    late = missed & complete
+    if late.any():
+        wait = np.nan_to_num(queries["llm_wait_s"].to_numpy()[late])
+        wait += np.nan_to_num(queries["retrieval_wait_s"].to_numpy()[late])
+        share = float(np.median(wait / queries["latency_s"].to_numpy()[late]))
+        counts["queueing" if share > 0.5 else "service"] = int(late.sum())
+    return max(counts, key=lambda k: counts[k])
 
 
 def _utilization(s, model, hardware, w: Window, requests: pa.Table, snap) -> dict:

@@ -11,6 +11,7 @@ parallel on a process pool.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from sim.errors import Problem, SearchsimError
@@ -33,16 +34,40 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Probe:
+    """One fleet size, run once per seed. Attainment counts complete answers within slo_s."""
+
     replicas: int
-    stable: bool
-    slo_attainment: float | None
-    latency_p99_s: float | None
+    seeds: tuple[int, ...]
+    stable: bool  # in every replication
+    slo_attainment: float | None  # mean over the replications
+    attainment_low: float | None  # lower end of its 95% Student-t interval (= mean for one)
+    attainments: tuple[float, ...]
+    complete_fraction: float | None
+    latency_p99_s: float | None  # mean over the replications
     cost_per_query_provisioned: float | None
     revenue_share: float | None
+    slo_miss_cause: str | None  # the commonest over the replications
 
     def meets(self, target: float) -> bool:
-        return self.stable and self.slo_attainment is not None and \
-            self.slo_attainment >= target
+        """Stable in every replication, and the interval's lower end at the target."""
+        return self.stable and self.attainment_low is not None and \
+            self.attainment_low >= target
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def lower_bound(values: list[float]) -> float:
+    """Lower end of a two-sided 95% Student-t interval over independent replications."""
+    if len(values) < 2:
+        return values[0]
+    from scipy.stats import t as student_t
+
+    n, mean = len(values), sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean - float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
 
 
 # Weights may fill at most this share of a replica's memory when sizing proposes a
@@ -64,19 +89,30 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
     return loading.from_dict(raw)
 
 
-def probe(s: Scenario, c: Candidate, replicas: int) -> Probe:
-    summ = run(candidate_scenario(s, c, replicas)).summary
-    return Probe(replicas, summ["stable"], summ["slo_attainment"], summ["latency_p99_s"],
-                 summ["cost_per_query_provisioned"], summ["revenue_share"])
+def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = ()) -> Probe:
+    """Run the candidate at `replicas` once per seed (the scenario's own seed by default)."""
+    base = candidate_scenario(s, c, replicas)
+    sums = [run(base.model_copy(update={"run": base.run.model_copy(update={"seed": seed})})
+                ).summary for seed in (seeds or (s.run.seed,))]
+    att = [x["slo_attainment"] for x in sums if x["slo_attainment"] is not None]
+    causes = [x["slo_miss_cause"] for x in sums if x["slo_miss_cause"] is not None]
+    return Probe(replicas, tuple(seeds or (s.run.seed,)), all(x["stable"] for x in sums),
+                 _mean(att), lower_bound(att) if att else None, tuple(att),
+                 _mean([x["complete_fraction"] for x in sums]),
+                 _mean([x["latency_p99_s"] for x in sums]),
+                 _mean([x["cost_per_query_provisioned"] for x in sums]),
+                 _mean([x["revenue_share"] for x in sums]),
+                 max(set(causes), key=causes.count) if causes else None)
 
 
-def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float) -> dict:
+def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
+                   seeds: tuple[int, ...] = ()) -> dict:
     """Bisection for the fewest replicas in [lo, hi] that meet the target."""
     probes: dict[int, Probe] = {}
 
     def ok(r: int) -> bool:
         if r not in probes:
-            probes[r] = probe(s, c, r)
+            probes[r] = probe(s, c, r, seeds)
         return probes[r].meets(target)
 
     best = None
@@ -92,7 +128,18 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float) -
     return {"candidate": asdict(c), "replicas": best,
             "accelerators": None if best is None else best * c.tp,
             "result": None if chosen is None else asdict(chosen),
-            "probes": [asdict(probes[r]) for r in sorted(probes)]}
+            "probes": [asdict(probes[r]) for r in sorted(probes)],
+            "advice": None if chosen is not None else _advice(probes[hi], hi)}
+
+
+def _advice(at_most: Probe, hi: int) -> str:
+    """What to widen when even the largest fleet tried misses the target."""
+    cause = at_most.slo_miss_cause
+    if cause == "service" or cause == "deadline":
+        return (f"at {hi} replicas the misses come from {cause} time, not queueing: more "
+                "replicas will not fix it; try a higher --tp, faster --hardware, a smaller "
+                "--max-batch or a longer deadline")
+    return f"not met at {hi} replicas ({cause or 'unstable'}): widen --replicas above {hi}"
 
 
 def _job(args):
@@ -148,14 +195,20 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
 
 
 def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
-         jobs: int = 1) -> list[dict]:
-    """Every candidate's smallest passing fleet, cheapest first (failures last)."""
+         jobs: int = 1, replications: int = 3,
+         progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Every candidate's smallest passing fleet, cheapest first (failures last). Each probe
+    runs `replications` seeds (the scenario's, then the next ones); a fleet passes when the
+    lower end of its attainment interval reaches the target."""
+    if replications < 1:
+        raise SearchsimError(Problem("replications", replications, "an integer >= 1"))
+    seeds = tuple(s.run.seed + i for i in range(replications))
     if not 1 <= lo <= hi:
         raise SearchsimError(Problem("replicas", f"{lo}:{hi}", "1 <= low <= high"))
     if not 0 < target <= 1:
         raise SearchsimError(Problem("target", target, "a fraction in (0, 1]"))
     for c in cands:  # refuse a candidate that cannot exist before any process starts
         candidate_scenario(s, c, lo)
-    rows = map_jobs(_job, [(s, c, lo, hi, target) for c in cands], jobs)
+    rows = map_jobs(_job, [(s, c, lo, hi, target, seeds) for c in cands], jobs, progress)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from collections.abc import Callable
 
 from sim.errors import Problem, SearchsimError
 from sim.runner import api
@@ -53,7 +54,8 @@ def _summary(s) -> dict:
     return api.run(s).summary
 
 
-def run(points: list[tuple[dict, Scenario]], workers: int = 1) -> list[dict]:
-    summaries = map_jobs(_summary, [s for _, s in points], workers)
+def run(points: list[tuple[dict, Scenario]], workers: int = 1,
+        progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    summaries = map_jobs(_summary, [s for _, s in points], workers, progress)
     return [{"params": p, "summary": summ} for (p, _), summ in zip(points, summaries,
                                                                    strict=True)]
