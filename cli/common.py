@@ -13,7 +13,8 @@ from rich.table import Table
 
 from sim.errors import Problem, SearchsimError
 
-console = Console()
+# Piped output is read by programs and people's pagers: never fold a number to fit 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=1000)
 err_console = Console(stderr=True)
 DEBUG = {"on": False}
 EXIT_BAD_INPUT = 2

@@ -135,10 +135,12 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
 def _advice(at_most: Probe, hi: int) -> str:
     """What to widen when even the largest fleet tried misses the target."""
     cause = at_most.slo_miss_cause
-    if cause == "service" or cause == "deadline":
-        return (f"at {hi} replicas the misses come from {cause} time, not queueing: more "
+    what = {"service": "service time (the responses take longer than slo_s to generate)",
+            "deadline": "the deadline (answers cut to partial or degraded)"}
+    if cause in what:
+        return (f"at {hi} replicas the misses come from {what[cause]}, not queueing: more "
                 "replicas will not fix it; try a higher --tp, faster --hardware, a smaller "
-                "--max-batch or a longer deadline")
+                "--max-batch, shorter outputs or a longer slo_s / deadline_s")
     return f"not met at {hi} replicas ({cause or 'unstable'}): widen --replicas above {hi}"
 
 
