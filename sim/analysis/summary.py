@@ -47,7 +47,7 @@ def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
     started = requests["started"].to_numpy()
     submitted = requests["submitted"].to_numpy()
     finished = requests["finished"].to_numpy()
-    served = ~requests["cancelled"].to_numpy()
+    served = ~requests["cancelled"].to_numpy() & ~requests["unfinished"].to_numpy()
     accel = group_sum(qid, requests["accelerator_s"].to_numpy(), n)
     wait = np.full(n, np.nan)
     np.fmax.at(wait, qid, started - submitted)
@@ -72,6 +72,7 @@ def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
 
 
 def _percentile(x: np.ndarray, q: float):
+    x = x[~np.isnan(x)]
     return float(np.percentile(x, q)) if len(x) else None
 
 

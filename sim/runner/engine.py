@@ -95,6 +95,7 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     env.process(pipe.source(arrivals, keys, dists, rngs))
     _run_clock(env, pipe, s, progress)
     rec.in_flight(pipe.pending.values())
+    rec.unfinished(pool.unfinished())
     return Shard(rec.query_table(), rec.request_table(), pool.snapshot(retrieval, env.now))
 
 

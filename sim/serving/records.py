@@ -10,7 +10,8 @@ import pyarrow as pa
 
 REQUEST_COLUMNS = ("request_id", "query_id", "replica", "submitted", "started", "first_token",
                    "finished", "prompt_tokens", "output_tokens", "prefilled_tokens",
-                   "generated_tokens", "accelerator_s", "cancelled", "refused", "preemptions")
+                   "generated_tokens", "accelerator_s", "cancelled", "refused", "unfinished",
+                   "preemptions")
 QUERY_COLUMNS = ("query_id", "arrival", "key", "cache_hit", "retrieval_wait_s",
                  "retrieval_service_s", "llm_submitted", "done", "responses",
                  "deadline_outcome")
@@ -24,7 +25,7 @@ class Recorder:
     def request(self, r) -> None:
         row = (r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token, r.finished,
                r.prompt, r.output, r.prefilled, r.generated, r.accel_s, r.cancelled,
-               r.refused, r.preemptions)
+               r.refused, math.isnan(r.finished), r.preemptions)
         for col, v in zip(self.requests.values(), row, strict=True):
             col.append(v)
 
@@ -41,6 +42,12 @@ class Recorder:
             q.outcome = "in_flight"
             self.query(q)
 
+    def unfinished(self, requests) -> None:
+        """Requests still queued or running at the end: a row each (finished = NaN), with
+        the chip-seconds they used so far, so every submitted request is accounted for."""
+        for r in sorted(requests, key=lambda r: r.rid):
+            self.request(r)
+
     def request_table(self) -> pa.Table:
         t = pa.table({c: pa.array(v, type=_type(c)) for c, v in self.requests.items()})
         return t.sort_by("request_id")
@@ -51,7 +58,7 @@ class Recorder:
 
 
 def _type(col: str):
-    if col in ("cache_hit", "cancelled", "refused"):
+    if col in ("cache_hit", "cancelled", "refused", "unfinished"):
         return pa.bool_()
     if col == "deadline_outcome":
         return pa.string()

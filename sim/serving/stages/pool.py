@@ -46,6 +46,12 @@ class LLMPool:
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 
+    def unfinished(self) -> list[Request]:
+        """Requests queued or running now (a static batch keeps its finished members until
+        it ends: they are left out)."""
+        return [r for rep in self.replicas for r in (*rep.queue, *rep.running)
+                if r.finished != r.finished]  # NaN: not finished
+
     @property
     def submitted(self) -> int:
         return self._next_rid
