@@ -19,6 +19,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/searchsim compare scenarios/chatgpt_equivalent.toml scenarios/two_stage.toml
+	@echo
+	@echo "The same fleets timed by the calibrated roofline (docs/accuracy.md) instead of the"
+	@echo "article's 2N FLOPs at 21.3% MFU, which is a cost model and not a latency model:"
+	$(BIN)/searchsim compare scenarios/chatgpt_equivalent.toml scenarios/two_stage.toml \
+	  --set llm.step_model=roofline
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check sim cli tests bench scripts

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, err_console, table
+from cli.common import clean_errors, console, err_console, print_json, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
 
@@ -24,6 +25,8 @@ def compare_command(
     seed: int = typer.Option(None, help="Seed for all (default: the first scenario's)."),
     out: Path = typer.Option(None, "--out", help="Also write each run under DIR/<name>."),
     force: bool = typer.Option(False, "--force", help="Replace existing run directories."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON, keyed by "
+                                                       "scenario name."),
 ) -> None:
     """Run scenarios on the same random streams; rows are metrics, columns scenarios."""
     from sim.io import rundir as output
@@ -53,6 +56,11 @@ def compare_command(
         if out is not None:
             output.write_run(results[-1], out / s.name, force)
     sums = [r.summary for r in results]
+    if as_json:
+        print_json({s["scenario"]: json.loads(output.summary_json(s)) for s in sums})
+        for x in sums:
+            warn_if_unstable(x)
+        return
     cols = ["metric", *names, *[f"{n} / {names[0]}" for n in names[1:]]]
     rows = [[label, *[show(k, x[k], unit, x["stable"]) for x in sums],
              *[_ratio(sums[0][k], x[k]) for x in sums[1:]]] for k, label, unit in ROWS]

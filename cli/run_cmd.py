@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, table
+from cli.common import clean_errors, console, print_json, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
 
@@ -17,6 +18,7 @@ def run_command(
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<name>)."),
     overrides: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Simulate a scenario and write summary.json and the Parquet tables."""
     from sim.io import rundir as output
@@ -29,6 +31,10 @@ def run_command(
         results = run(s, progress)
     output.write_run(results, target, force)
     summ = results.summary
+    if as_json:
+        print_json(json.loads(output.summary_json(summ)))
+        warn_if_unstable(summ)
+        return
     console.print(table(f"{s.name} ({summ['architecture']})", ["metric", "value"],
                         [[label, show(k, summ[k], unit, summ["stable"])]
                          for k, label, unit in ROWS]))

@@ -8,7 +8,9 @@ ROWS = [
     ("queries", "queries (all arrivals)", ""),
     ("completed", "completed (measured window)", ""),
     ("offered_qps", "offered load (queries/s)", ""),
-    ("sustainable_qps", "sustainable load (queries/s)", ""),
+    ("sustainable_qps", "sustainable load, LLM pool (queries/s)", ""),
+    ("retrieval_sustainable_qps", "sustainable load, retrieval (queries/s)", ""),
+    ("bottleneck", "bottleneck", ""),
     ("stable", "stable", ""),
     ("cache_hit_rate", "cache hit rate", "fraction"),
     ("cache_hit_bound", "infinite-cache hit bound", "fraction"),
@@ -64,16 +66,19 @@ def show(key: str, value, unit: str, stable: bool) -> str:
 def warn_if_unstable(summary: dict) -> None:
     """Overload and incomplete answers are results, said on stderr beside the table."""
     if summary.get("answer_quality") == "incomplete":
+        part, deg = summary["partial_fraction"], summary["degraded_fraction"]
+        rest = max(0.0, 1 - summary["complete_fraction"] - part - deg)
         err_console.print(
             f"warning: {summary['scenario']}: only {percent(summary['complete_fraction'])} of "
-            f"queries got every response ({percent(summary['partial_fraction'])} partial, "
-            f"{percent(summary['degraded_fraction'])} degraded at the deadline); the SLO "
-            "counts complete answers only.", style="bold yellow", highlight=False)
+            f"queries got every response ({percent(part)} partial and {percent(deg)} degraded "
+            f"at the deadline, {percent(rest)} unfinished); the SLO counts complete answers "
+            "only.", style="bold yellow", highlight=False)
     if not summary["stable"]:
-        sus = summary["sustainable_qps"]
+        pool = summary.get("bottleneck") or "llm"
+        sus = summary["retrieval_sustainable_qps" if pool == "retrieval" else "sustainable_qps"]
         sus_text = f"{sus:.3g}" if sus is not None else "unknown"
         err_console.print(
             f"warning: {summary['scenario']} is overloaded: offered "
-            f"{summary['offered_qps']:.3g} queries/s, sustainable about {sus_text}; queues grow "
-            "through the run and its latency percentiles are not meaningful.",
-            style="bold yellow", highlight=False)
+            f"{summary['offered_qps']:.3g} queries/s, the {pool} pool sustains about "
+            f"{sus_text}; queues grow through the run and its latency percentiles are not "
+            "meaningful.", style="bold yellow", highlight=False)

@@ -101,3 +101,18 @@ def test_report_of_a_run_directory(runner, tmp_path):
     assert text.count("data:image/png;base64,") == 3 and "cost_per_query_busy" in text
     res = runner.invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 2 and "expected a finished run (missing summary.json" in res.stderr
+
+
+def test_run_and_compare_print_json(runner, tmp_path):
+    res = runner.invoke(app, ["run", str(SCENARIOS / "two_stage.toml"), "--out",
+                              str(tmp_path / "r"), *SHORT, "--json"])
+    assert res.exit_code == 0, res.output
+    printed = json.loads(res.stdout)
+    assert printed == json.loads((tmp_path / "r" / "summary.json").read_text())
+    res = runner.invoke(app, ["compare", str(SCENARIOS / "chatgpt_equivalent.toml"),
+                              str(SCENARIOS / "two_stage.toml"), *SHORT, "--json"])
+    assert res.exit_code == 0, res.output
+    both = json.loads(res.stdout)
+    assert list(both) == ["chatgpt_equivalent", "two_stage"]
+    assert both["two_stage"]["cost_per_query_provisioned"] == printed[
+        "cost_per_query_provisioned"]

@@ -193,6 +193,8 @@ def _load(s, arch, w: Window, queries: pa.Table, requests: pa.Table, snap) -> di
     sustainable = capacity_qps(s, snap, requests.filter(pa.array(w.requests)),
                                arch.fanout * (1 - (hit_rate or 0.0)))
     unfinished = 1 - w.n_done / w.n if w.n else 0.0
+    retrieval = retrieval_capacity_qps(s, 1 - (hit_rate or 0.0)) if arch.retrieves else None
+    pools = {k: v for k, v in (("llm", sustainable), ("retrieval", retrieval)) if v}
     return {
         "queries": queries.num_rows,
         "measured_queries": w.n,
@@ -200,12 +202,22 @@ def _load(s, arch, w: Window, queries: pa.Table, requests: pa.Table, snap) -> di
         "in_flight": int(np.isnan(queries["done"].to_numpy()).sum()),
         "offered_qps": w.n / w.seconds,
         "sustainable_qps": sustainable,
+        "retrieval_sustainable_qps": retrieval,
+        "bottleneck": min(pools, key=lambda k: pools[k]) if pools else None,
         "stable": bool(_stability(s, snap.waiting, unfinished)),
         "cache_hit_rate": hit_rate,
         "cache_hit_bound": _repeat_share(queries, w)
         if arch.caches and s.cache.policy == "lru" else None,
         "llm_requests": int(w.requests.sum()),
     }
+
+
+def retrieval_capacity_qps(s, miss_rate: float) -> float | None:
+    """Queries per second the retrieval servers serve flat out: servers / mean service time,
+    per query that misses the cache."""
+    if miss_rate <= 0:
+        return None
+    return s.retrieval.servers / s.retrieval.service_s.build().mean / miss_rate
 
 
 def _repeat_share(queries: pa.Table, w: Window) -> float | None:
