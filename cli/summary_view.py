@@ -37,6 +37,7 @@ ROWS = [
     ("revenue_per_query", "revenue/query", "$"),
     ("revenue_share", "cost / revenue, provisioned", "fraction"),
     ("revenue_share_busy", "cost / revenue, busy", "fraction"),
+    ("cost_per_query_at_capacity", "cost/query at capacity (full batches)", "$"),
     ("tokens_in", "tokens in", ""),
     ("tokens_out", "tokens out", ""),
 ]

@@ -174,7 +174,8 @@ def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, s
     use = _utilization(s, model, hardware, w, requests, snap)
     return {**_identity(s, arch, snap), **load,
             **_latency(s, w, queries, load["stable"]), **_answers(s, w, queries),
-            **use, **_cost(s, arch, w, queries, use), **_serving(w, requests, snap)}
+            **use, **_cost(s, arch, w, queries, use, load["sustainable_qps"]),
+            **_serving(w, requests, snap)}
 
 
 def _identity(s, arch, snap) -> dict:
@@ -309,7 +310,8 @@ def _utilization(s, model, hardware, w: Window, requests: pa.Table, snap) -> dic
     }
 
 
-def _cost(s, arch, w: Window, queries: pa.Table, use: dict) -> dict:
+def _cost(s, arch, w: Window, queries: pa.Table, use: dict,
+          sustainable: float | None) -> dict:
     """Provisioned: the fleet's price over the window per completed query (retrieval servers
     only where retrieval runs). Busy: the chip-seconds the fleet was busy inside the window at
     the chip price, per completed query: utilization x the accelerators' provisioned cost, so
@@ -324,6 +326,8 @@ def _cost(s, arch, w: Window, queries: pa.Table, use: dict) -> dict:
     busy_chip_s = use["accelerator_utilization"] * chips * w.seconds
     busy = busy_chip_s * usd_chip_h / SECONDS_PER_HOUR / n if n else None
     revenue = s.economics.revenue_per_query
+    # the article's view: the fleet's price over the throughput it sustains at full batches
+    capacity = fleet_usd_h / SECONDS_PER_HOUR / sustainable if sustainable else None
     return {
         "usd_per_chip_hour": usd_chip_h,
         "fleet_usd_per_hour": fleet_usd_h,
@@ -332,6 +336,8 @@ def _cost(s, arch, w: Window, queries: pa.Table, use: dict) -> dict:
         "revenue_per_query": revenue,
         "revenue_share": prov / revenue if prov is not None else None,
         "revenue_share_busy": busy / revenue if busy is not None else None,
+        "cost_per_query_at_capacity": capacity,
+        "revenue_share_at_capacity": capacity / revenue if capacity is not None else None,
         "tokens_in": int(queries["tokens_in"].to_numpy()[w.queries].sum()),
         "tokens_out": int(queries["tokens_out"].to_numpy()[w.queries].sum()),
     }
