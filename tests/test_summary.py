@@ -4,6 +4,8 @@ complete answers meet the SLO."""
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sim.analysis.summary import summarize
 from sim.model import catalog
@@ -62,3 +64,23 @@ def test_partial_answers_never_meet_the_slo(modern):
     assert summ["slo_attainment"] == pytest.approx(window.slo_met.mean())
     assert summ["complete_fraction"] == pytest.approx(window.complete.mean())
     assert summ["answer_quality"] == "incomplete"
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rate=st.floats(0.5, 12.0), replicas=st.integers(1, 3),
+       batching=st.sampled_from(["static", "continuous"]), seed=st.integers(0, 1000),
+       deadline=st.sampled_from([None, 3.0]))
+def test_busy_cost_never_exceeds_provisioned(rate, replicas, batching, seed, deadline):
+    raw = {"run": {"duration_s": 120.0, "warmup_s": 20.0, "drain_s": 60.0, "seed": seed},
+           "workload": {"rate_qps": rate,
+                        "query_tokens": {"dist": "lognormal", "mean": 300, "cv": 1.0},
+                        "response_tokens": {"dist": "lognormal", "mean": 80, "cv": 1.0}},
+           "llm": {"model": "llama2_7b", "hardware": "h100", "tp": 1, "replicas": replicas,
+                   "batching": batching, "max_batch": 16, "step_model": "roofline"},
+           "architecture": {"kind": "chatgpt_equivalent", "samples": 2},
+           "limits": {"slo_s": 3.0, "deadline_s": deadline,
+                      "policy": "partial" if deadline else "none"}}
+    summ = run(loading.from_dict(raw)).summary
+    if summ["completed"]:
+        assert summ["cost_per_query_busy"] <= summ["cost_per_query_provisioned"] * (1 + 1e-12)
+    assert summ["slo_attainment"] <= summ["complete_fraction"]
