@@ -30,6 +30,12 @@ class StepModel(Protocol):
         """Seconds for one iteration (scalars or numpy arrays, elementwise)."""
 
 
+# A step model may also offer `decode_lines(seqs, context) -> (a_c, b_c, a_m, b_m, extra)`:
+# decode iteration i of a run then takes max(a_c + b_c i, a_m + b_m i) + extra seconds, so a
+# run of any length is priced in closed form (`DecodeRun`); without it, runs are priced
+# iteration by iteration through `iteration_time`.
+
+
 def useful_flops(model: Model, tokens) -> float:
     """The 2N FLOPs per token the article counts, for MFU accounting."""
     return 2.0 * model.params * tokens
@@ -50,6 +56,10 @@ class ArticleStep:
 
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         return (prefill_tokens + decode_seqs) * self.seconds_per_token
+
+    def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
+        t = seqs * self.seconds_per_token  # context costs nothing: every iteration alike
+        return t, 0.0, t, 0.0, 0.0
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,13 @@ class RooflineStep:
             isinstance(memory, np.ndarray) else max(compute, memory)
         return longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
 
+    def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
+        """Decode iteration i of a run (context + seqs * i tokens) as two lines and a
+        constant: compute, memory, and what every iteration pays besides."""
+        return (self._s_per_token * seqs + self._s_per_pair * context, self._s_per_pair * seqs,
+                self._s_weights + self._s_per_kv_token * (context + seqs),
+                self._s_per_kv_token * seqs, self._fixed + self._comm[1] * seqs)
+
     def bound(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> str:
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
         memory = self.memory_time(prefill_tokens, decode_seqs, decode_context)
@@ -162,6 +179,12 @@ def decode_times(step: StepModel, seqs: int, context: float, steps: int) -> np.n
     that ignores context (the article's) returns one scalar for the whole range."""
     times = step.iteration_time(0, 0, seqs, context + seqs * np.arange(steps))
     return np.broadcast_to(times, (steps,))
+
+
+def pairs_of_chunk(tokens: int, already: int) -> float:
+    """`prefill_pairs` of one chunk, on plain floats (the scheduler's hot path)."""
+    p = float(tokens)
+    return p * (already + (p + 1) / 2.0)
 
 
 def prefill_pairs(prompt_tokens, already: int = 0):

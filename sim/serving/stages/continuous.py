@@ -11,16 +11,25 @@ request leaves. A request that could never fit (prompt + output above capacity) 
 also counted.
 
 While the batch only decodes and nothing can change it, many iterations are priced at once
-and slept through in one event; an arrival or a cancellation wakes the replica, which then
-stops at the next iteration boundary. The result is identical to stepping one iteration at a
-time, at a fraction of the events.
+(in closed form, `DecodeRun`) and slept through in one event; an arrival or a cancellation
+interrupts the replica, which then stops at the next iteration boundary. The result is the
+same as stepping one iteration at a time, at a fraction of the events.
+
+Bookkeeping is O(1) per iteration whatever the batch: the decoding requests advance as a
+group (one token each per iteration), so the replica keeps their count, their total context,
+a tick (tokens each has had) and a running sum of chip-seconds per token; a request reads
+the tick and the sum when it starts decoding and settles the difference when it leaves
+(`_sync`). Completions come off a heap of the ticks at which each request is done.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from heapq import heappop, heappush
 
-from sim.model.perf import decode_times, prefill_pairs
+import simpy
+
+from sim.model.decoderun import DecodeRun
+from sim.model.perf import pairs_of_chunk
 from sim.serving.stages.replica import Replica
 from sim.serving.stages.request import Request
 
@@ -41,11 +50,34 @@ class ContinuousReplica(Replica):
         self.committed = 0  # tokens held plus promised: sum of prompt + generated, running
         self._kv_logged = 0
         self.paused = False  # after a preemption, admit nothing until a request leaves
+        self.prefilling: list[Request] = []  # running with prompt left, in admission order
+        self._admissions = 0
+        # the decoding requests as a group
+        self.n_decoding = 0
+        self.decode_kv = 0  # their total context
+        self.tick = 0  # decode tokens each decoding request has had, since the start
+        self.acc = 0.0  # chip-seconds per decode token, summed since the start
+        self._completions: list[tuple[int, int, Request]] = []  # (done at tick, seq, req)
+        self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
+        self._process: simpy.Process | None = None
+        self._interruptible = False  # in a decode run that an arrival may cut short
 
     def kv_capacity(self) -> int | None:
         return self.capacity
 
-    # --- memory ----------------------------------------------------------------------------
+    def settle(self) -> None:
+        for req in self.running:
+            if req.decoding:
+                self._sync(req)
+
+    def wake(self) -> None:
+        if self._interruptible:
+            self._interruptible = False
+            self._process.interrupt()  # type: ignore[union-attr]
+        else:
+            super().wake()
+
+    # --- memory and the decoding group ------------------------------------------------------
 
     def _log_kv(self) -> None:
         self.kv_peak = max(self.kv_peak, self.kv_used)
@@ -53,12 +85,45 @@ class ContinuousReplica(Replica):
             self.levels.kv_tokens.add(self.env.now, self.kv_used - self._kv_logged)
             self._kv_logged = self.kv_used
 
-    def _enter(self, req) -> None:
+    def _sync(self, req: Request) -> None:
+        """Settle a decoding request's tokens and chip-seconds up to now."""
+        gained = self.tick - req.tick0
+        req.kv += gained
+        req.generated += gained
+        req.accel_s += self.acc - req.acc0
+        req.tick0, req.acc0 = self.tick, self.acc
+
+    def _start_decoding(self, req: Request) -> None:
+        req.decoding = True
+        req.tick0, req.acc0 = self.tick, self.acc
+        self.n_decoding += 1
+        self.decode_kv += req.kv
+        heappush(self._completions, (self.tick + req.output - req.generated, req.seq, req))
+        if req.generated == 0:
+            self._fresh.append(req)
+
+    def _stop_decoding(self, req: Request) -> None:
+        self._sync(req)
+        req.decoding = False
+        self.n_decoding -= 1
+        self.decode_kv -= req.kv
+
+    def _enter(self, req: Request) -> None:
+        req.seq = self._admissions
+        self._admissions += 1
         self.running.append(req)
         self.committed += req.prompt + req.generated
         self.levels.running.add(self.env.now, 1)
+        if req.pending_prefill:
+            self.prefilling.append(req)
+        else:
+            self._start_decoding(req)
 
-    def _leave(self, req, freed: bool = True) -> None:
+    def _leave(self, req: Request, freed: bool = True) -> None:
+        if req.decoding:
+            self._stop_decoding(req)
+        else:
+            self.prefilling.remove(req)
         self.running.remove(req)
         self.committed -= req.prompt + req.generated
         self.kv_used -= req.kv
@@ -66,9 +131,17 @@ class ContinuousReplica(Replica):
         self.levels.running.add(self.env.now, -1)
         self.paused = self.paused and not freed
 
+    def _next_completion(self) -> int:
+        """The tick at which the first decoding request is done (stale entries dropped)."""
+        heap = self._completions
+        while not (heap[0][2].decoding and heap[0][2].seq == heap[0][1]):
+            heappop(heap)
+        return heap[0][0]
+
     # --- admission, removal, preemption ------------------------------------------------------
 
     def _drop_cancelled(self) -> None:
+        self.cancels = 0
         for req in [r for r in self.running if r.cancelled]:
             self._leave(req)
             self.finish(req)
@@ -98,14 +171,13 @@ class ContinuousReplica(Replica):
         self.levels.refusals += 1
         self.finish(req)
 
-    def _next_iteration(self, decoding: list) -> list[tuple[Request, int]]:
+    def _next_iteration(self) -> list[tuple[Request, int]]:
         """The next iteration's prefill plan (empty when every request decodes), preempting
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
-            plan = self._prefill_plan(len(decoding)) if len(decoding) < len(self.running) \
-                else []
-            new = len(decoding) + sum(1 for req, n in plan if n == req.pending_prefill)
+            plan = self._prefill_plan(self.n_decoding) if self.prefilling else []
+            new = self.n_decoding + sum(1 for req, n in plan if n == req.pending_prefill)
             if len(self.running) <= 1 or self.committed + new <= self.capacity:
                 return plan
             victim = self.running[-1]
@@ -115,33 +187,36 @@ class ContinuousReplica(Replica):
             self.levels.preemptions += 1
             self.queue.appendleft(victim)
             self.levels.waiting.add(self.env.now, 1)
-            if victim in decoding:
-                decoding.remove(victim)
 
     # --- the scheduler loop ------------------------------------------------------------------
 
     def loop(self):
+        self._process = self.env.active_process
         while True:
-            self._drop_cancelled()
+            if self.cancels:
+                self._drop_cancelled()
             self._admit()
             if not self.running:
                 self._log_kv()
                 yield self.sleep()
                 continue
-            decoding = [r for r in self.running if r.pending_prefill == 0]
-            plan = self._next_iteration(decoding)  # may preempt: trims `decoding` in place
+            plan = self._next_iteration()  # may preempt
             self._log_kv()
             if self.check_invariants:
-                self._check(decoding, plan)
-            if len(decoding) < len(self.running):
-                yield from self._mixed_iteration(decoding, plan)
+                self._check(plan)
+            if self.prefilling:
+                yield from self._mixed_iteration(plan)
             else:
                 yield from self._decode_run()
 
-    def _check(self, decoding: list, plan: list) -> None:
+    def _check(self, plan: list) -> None:
         """Raise if the state about to be priced breaks an invariant: batch within bounds,
-        memory within capacity, token counts conserved."""
+        memory within capacity, token counts conserved, the decoding group's sums right."""
         running = self.running
+        decoding = [r for r in running if r.decoding]
+        for req in decoding:
+            self._sync(req)
+        valid = {(t, s) for t, s, r in self._completions if r.decoding and r.seq == s}
         problems = [
             (len(running) <= self.max_batch, "batch above max_batch"),
             (self.kv_used == sum(r.kv for r in running), "kv_used is not the requests' KV"),
@@ -153,6 +228,12 @@ class ContinuousReplica(Replica):
                  for r in running), "a request's KV or generated count out of range"),
             (all(r.pending_prefill == 0 for r in decoding), "a decoding request has prefill "
                                                             "left"),
+            (self.prefilling == [r for r in running if not r.decoding],
+             "prefilling is not the running requests with prompt left, in order"),
+            (self.n_decoding == len(decoding) and self.decode_kv == sum(r.kv for r in decoding),
+             "the decoding group's count or context is wrong"),
+            (valid == {(self.tick + r.output - r.generated, r.seq) for r in decoding},
+             "a completion tick is wrong or missing"),
             (all(0 < n <= r.pending_prefill for r, n in plan), "a prefill chunk past the "
                                                               "prompt"),
         ]
@@ -161,24 +242,11 @@ class ContinuousReplica(Replica):
             raise AssertionError(f"replica {self.index} at t={self.env.now}: "
                                  + "; ".join(broken))
 
-    def _begin(self) -> float:
-        self.levels.busy_chips.add(self.env.now, self.chips)
-        return self.env.now
-
-    def _end(self, start: float, work: list[tuple[Request, int]], total: int) -> None:
-        """Share the elapsed chip-time among requests in proportion to tokens processed."""
-        per_token = (self.env.now - start) * self.chips / total
-        for req, n in work:
-            req.accel_s += per_token * n
-        self.levels.busy_chips.add(self.env.now, -self.chips)
-
     def _prefill_plan(self, decode_count: int) -> list[tuple[Request, int]]:
         budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
         plan = []
-        for req in self.running:
+        for req in self.prefilling:
             need = req.pending_prefill
-            if need == 0:
-                continue
             take = need if budget is None else min(need, budget)
             if take <= 0:
                 break
@@ -186,59 +254,87 @@ class ContinuousReplica(Replica):
             if budget is not None:
                 budget -= take
         if not plan and decode_count == 0:  # a budget smaller than one token: progress anyway
-            plan = [(next(r for r in self.running if r.pending_prefill), 1)]
+            plan = [(self.prefilling[0], 1)]
         return plan
 
-    def _mixed_iteration(self, decoding: list, plan: list):
-        env, start = self.env, self._begin()
-        pf_tokens = sum(n for _, n in plan)
-        pf_pairs = sum(float(prefill_pairs(n, r.kv)) for r, n in plan)
-        context = sum(r.kv for r in decoding)
-        dt = float(self.step.iteration_time(pf_tokens, pf_pairs, len(decoding), context))
+    def _mixed_iteration(self, plan: list):
+        env, start, chips = self.env, self.env.now, self.chips
+        self.levels.busy_chips.add(start, chips)
+        pf_tokens, pf_pairs, decoding = 0, 0.0, self.n_decoding
+        for req, n in plan:
+            pf_tokens += n
+            pf_pairs += pairs_of_chunk(n, req.kv)
+        dt = float(self.step.iteration_time(pf_tokens, pf_pairs, decoding, self.decode_kv))
         for req, n in plan:
             req.kv += n
             req.prefilled += n
-        for req in decoding:
-            req.kv += 1
-        self.kv_used += pf_tokens + len(decoding)
+        self.kv_used += pf_tokens + decoding
         yield env.timeout(dt)
-        self._end(start, plan + [(r, 1) for r in decoding], pf_tokens + len(decoding))
+        # elapsed chip-time shared among requests in proportion to tokens processed
+        per_token = (env.now - start) * chips / (pf_tokens + decoding)
+        for req, n in plan:
+            req.accel_s += per_token * n
+        self._advance(1, per_token)
         # as in vLLM, TensorRT-LLM and SGLang, the iteration that completes a prefill samples
         # the request's first token (its KV slot is held from now, like a decoded token's)
         prefilled = [r for r, _ in plan if r.pending_prefill == 0]
         for req in prefilled:
             req.kv += 1
         self.kv_used += len(prefilled)
-        self._emit(decoding + prefilled, 1)
+        self.committed += len(prefilled)
+        self.kv_peak = max(self.kv_peak, self.kv_used)
+        self._complete_due()
+        for req in prefilled:
+            if req.generated == 0:
+                req.first_token = env.now
+            req.generated += 1
+            if req.generated >= req.output:
+                self._leave(req)
+                self.finish(req)
+            else:
+                self.prefilling.remove(req)
+                self._start_decoding(req)
 
     def _decode_run(self):
         """Decode-only iterations until the first completion, an arrival or a cancellation."""
-        env, start, n = self.env, self._begin(), len(self.running)
-        left = min(r.output - r.generated for r in self.running)
+        env, start, n = self.env, self.env.now, self.n_decoding
+        self.levels.busy_chips.add(start, self.chips)
+        left = self._next_completion() - self.tick
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
-        times = np.cumsum(decode_times(self.step, n, self.kv_used, steps))
-        wake = self.sleep()
-        yield wake | env.timeout(float(times[-1]))
+        run = DecodeRun(self.step, n, self.kv_used, steps)
         done = steps
-        if wake.triggered and env.now - start < times[-1]:
-            done = min(steps, int(np.searchsorted(times, env.now - start, side="right")) + 1)
-            yield env.timeout(max(0.0, start + float(times[done - 1]) - env.now))
-        running = list(self.running)
-        for req in running:
-            req.kv += done
+        self._interruptible = True
+        try:
+            yield env.timeout(run.total)
+        except simpy.Interrupt:
+            if env.now - start < run.total:
+                done = run.done_by(env.now - start)
+            yield env.timeout(max(0.0, start + run.elapsed(done) - env.now))
+        self._interruptible = False
         self.kv_used += done * n
-        self._end(start, [(r, done) for r in running], done * n)
-        self._emit(running, done)
-
-    def _emit(self, reqs, tokens: int) -> None:
-        now = self.env.now
-        self.committed += tokens * len(reqs)
+        self._advance(done, (env.now - start) * self.chips / (done * n) * done)
         self.kv_peak = max(self.kv_peak, self.kv_used)
-        for req in reqs:
-            if req.generated == 0:
+        self._complete_due()
+
+    def _advance(self, ticks: int, chip_s_per_request: float) -> None:
+        """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
+        now = self.env.now
+        self.levels.busy_chips.add(now, -self.chips)
+        self.tick += ticks
+        self.acc += chip_s_per_request
+        self.decode_kv += ticks * self.n_decoding
+        self.committed += ticks * self.n_decoding
+        for req in self._fresh:
+            if req.decoding and req.first_token != req.first_token:
                 req.first_token = now
-            req.generated += tokens
-            if req.generated >= req.output:
+        self._fresh.clear()
+
+    def _complete_due(self) -> None:
+        """Requests whose last token came in this iteration leave, in admission order."""
+        heap = self._completions
+        while heap and heap[0][0] <= self.tick:
+            _, seq, req = heappop(heap)
+            if req.decoding and req.seq == seq:
                 self._leave(req)
                 self.finish(req)

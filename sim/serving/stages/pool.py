@@ -49,6 +49,8 @@ class LLMPool:
     def unfinished(self) -> list[Request]:
         """Requests queued or running now (a static batch keeps its finished members until
         it ends: they are left out)."""
+        for rep in self.replicas:
+            rep.settle()
         return [r for rep in self.replicas for r in (*rep.queue, *rep.running)
                 if r.finished != r.finished]  # NaN: not finished
 
@@ -60,5 +62,4 @@ class LLMPool:
         """Stop work on a request: dropped if waiting; a continuous replica frees its slot."""
         if req.done.triggered:
             return
-        req.cancelled = True
-        self.replicas[req.replica].wake()
+        self.replicas[req.replica].cancel(req)

@@ -42,6 +42,7 @@ class Replica:
         self.batch_peak = 0  # the largest batch this replica ran
         self.kv_peak = 0
         self._wake: simpy.Event | None = None
+        self.cancels = 0  # cancellations since the scheduler last looked for them
 
     @property
     def outstanding(self) -> int:
@@ -56,6 +57,12 @@ class Replica:
     def wake(self) -> None:
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
+
+    def cancel(self, req: Request) -> None:
+        """Stop work on a request: the scheduler drops it at its next chance."""
+        req.cancelled = True
+        self.cancels += 1
+        self.wake()
 
     def sleep(self) -> simpy.Event:
         self._wake = self.env.event()
@@ -81,6 +88,9 @@ class Replica:
 
     def stats(self) -> ReplicaStats:
         return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding)
+
+    def settle(self) -> None:
+        """Bring every running request's counters up to now (before they are recorded)."""
 
     def kv_capacity(self) -> int | None:
         """KV-cache tokens, where the scheduler counts them."""

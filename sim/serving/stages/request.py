@@ -10,7 +10,8 @@ import simpy
 class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "done", "generated", "prefilled",
-                 "cancelled", "preemptions", "kv", "refused")
+                 "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
+                 "acc0")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
@@ -27,6 +28,12 @@ class Request:
         self.cancelled = False
         self.refused = False  # could never fit in the replica's KV memory
         self.preemptions = 0
+        # a continuous replica's bookkeeping: admission order, and while decoding, the
+        # replica's decode tick and chip-seconds-per-token accumulator when last synced
+        self.seq = -1
+        self.decoding = False
+        self.tick0 = 0
+        self.acc0 = 0.0
 
     @property
     def pending_prefill(self) -> int:

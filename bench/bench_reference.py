@@ -1,0 +1,32 @@
+"""The reference workload of the Vidur comparison (bench/scenarios/reference_workload.toml):
+Llama-2-70B on 4 x A100-80GB, continuous batching, 512-token chunks, batch cap 128, Poisson
+2 requests/s, 1,024 prompt and 256 output tokens. Prints simulated LLM requests per
+wall-second and peak RSS.
+
+    .venv/bin/python bench/bench_reference.py [REQUESTS]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from common import ROOT, report, timed
+
+from sim.runner.api import run
+from sim.scenario import loading
+
+RATE = 2.0  # requests per second, as in the scenario
+
+
+def main(requests: str = "10000") -> None:
+    n = int(requests)
+    s = loading.load(ROOT / "bench" / "scenarios" / "reference_workload.toml",
+                     [f"run.duration_s={n / RATE}"])
+    res, wall = timed(lambda: run(s))
+    report(f"reference workload ({n:,} requests)", res.requests.num_rows, wall,
+           f"(mean batch {res.summary['mean_batch_size']:.0f}, "
+           f"latency p50 {res.summary['latency_p50_s']:.1f} s)")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
