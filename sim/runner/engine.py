@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import simpy
 
@@ -16,6 +17,7 @@ from sim.scenario.schema import Scenario
 from sim.serving import arrivals as workload
 from sim.serving import cache as cache_mod
 from sim.serving.architectures import architecture
+from sim.serving.monitor import Marks
 from sim.serving.pipeline import Pipeline
 from sim.serving.records import Recorder
 from sim.serving.rng import streams
@@ -80,9 +82,11 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     rec = Recorder()
     kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
-    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv)
+    marks = level_marks(s)
+    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv, marks)
     retrieval = RetrievalPool(env, s.retrieval.servers,
-                              Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]))
+                              Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
+                              marks)
     pipe = Pipeline(env, architecture_of(s), cache_mod.build(s.cache, rngs["cache"]),
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec.query,
                     shard=(shard, shards))
@@ -97,6 +101,19 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     rec.in_flight(pipe.pending.values())
     rec.unfinished(pool.unfinished())
     return Shard(rec.query_table(), rec.request_table(), pool.snapshot(retrieval, env.now))
+
+
+def level_marks(s: Scenario) -> Marks:
+    """Where the pools' levels keep their integrals: the time-series grid and the window's
+    ends and quarters (the stability check), the window as `finish` will measure it."""
+    trace = s.workload.replayed
+    if trace is not None and not trace.loop:  # the window may end at the trace's end
+        chunks = workload.arrivals(s.workload, streams(s.run.seed), s.run.duration_s)
+        arrival = np.concatenate([c["time"] for c in chunks] or [np.zeros(0)])
+        s = window_within_trace(s, arrival)
+    w0, w1 = s.run.warmup_s, s.run.duration_s
+    quarter = (w1 - w0) / 4
+    return Marks(s.run.interval_s, (w0, w0 + quarter, w1 - quarter, w1))
 
 
 def window_within_trace(s: Scenario, arrival) -> Scenario:

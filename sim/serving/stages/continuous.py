@@ -48,7 +48,6 @@ class ContinuousReplica(Replica):
         self.chunk_tokens = chunk_tokens
         self.kv_used = 0  # tokens held now
         self.committed = 0  # tokens held plus promised: sum of prompt + generated, running
-        self._kv_logged = 0
         self.paused = False  # after a preemption, admit nothing until a request leaves
         self.prefilling: list[Request] = []  # running with prompt left, in admission order
         self._admissions = 0
@@ -61,6 +60,7 @@ class ContinuousReplica(Replica):
         self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
         self._process: simpy.Process | None = None
         self._interruptible = False  # in a decode run that an arrival may cut short
+        self.busy = False  # an iteration is running or about to
 
     def kv_capacity(self) -> int | None:
         return self.capacity
@@ -78,12 +78,6 @@ class ContinuousReplica(Replica):
             super().wake()
 
     # --- memory and the decoding group ------------------------------------------------------
-
-    def _log_kv(self) -> None:
-        self.kv_peak = max(self.kv_peak, self.kv_used)
-        if self.kv_used != self._kv_logged:
-            self.levels.kv_tokens.add(self.env.now, self.kv_used - self._kv_logged)
-            self._kv_logged = self.kv_used
 
     def _sync(self, req: Request) -> None:
         """Settle a decoding request's tokens and chip-seconds up to now."""
@@ -197,11 +191,15 @@ class ContinuousReplica(Replica):
                 self._drop_cancelled()
             self._admit()
             if not self.running:
-                self._log_kv()
+                if self.busy:
+                    self.busy = False
+                    self.levels.busy_chips.add(self.env.now, -self.chips)
                 yield self.sleep()
                 continue
             plan = self._next_iteration()  # may preempt
-            self._log_kv()
+            if not self.busy:  # the chips are busy from the first iteration to the last
+                self.busy = True
+                self.levels.busy_chips.add(self.env.now, self.chips)
             if self.check_invariants:
                 self._check(plan)
             if self.prefilling:
@@ -259,7 +257,6 @@ class ContinuousReplica(Replica):
 
     def _mixed_iteration(self, plan: list):
         env, start, chips = self.env, self.env.now, self.chips
-        self.levels.busy_chips.add(start, chips)
         pf_tokens, pf_pairs, decoding = 0, 0.0, self.n_decoding
         for req, n in plan:
             pf_tokens += n
@@ -298,7 +295,6 @@ class ContinuousReplica(Replica):
     def _decode_run(self):
         """Decode-only iterations until the first completion, an arrival or a cancellation."""
         env, start, n = self.env, self.env.now, self.n_decoding
-        self.levels.busy_chips.add(start, self.chips)
         left = self._next_completion() - self.tick
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
@@ -320,7 +316,6 @@ class ContinuousReplica(Replica):
     def _advance(self, ticks: int, chip_s_per_request: float) -> None:
         """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
         now = self.env.now
-        self.levels.busy_chips.add(now, -self.chips)
         self.tick += ticks
         self.acc += chip_s_per_request
         self.decode_kv += ticks * self.n_decoding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import simpy
 
+from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.replica import PoolLevels
 from sim.serving.stages.request import Request
@@ -19,9 +20,10 @@ def _replica_class(batching: str):
 
 
 class LLMPool:
-    def __init__(self, env: simpy.Environment, cfg, step, on_finish, kv_capacity_tokens=None):
+    def __init__(self, env: simpy.Environment, cfg, step, on_finish, kv_capacity_tokens=None,
+                 marks: Marks | None = None):
         self.env = env
-        self.levels = PoolLevels()
+        self.levels = PoolLevels(marks)
         self.router = ROUTERS[cfg.router]()
         self.chips = cfg.tp * cfg.replicas
         cls = _replica_class(cfg.batching)
@@ -42,6 +44,8 @@ class LLMPool:
     def snapshot(self, retrieval, end: float) -> Snapshot:
         """Levels and counters of this pool and the retrieval pool, as picklable data."""
         lv = self.levels
+        for level in (lv.busy_chips, lv.waiting, lv.running, retrieval.busy, retrieval.queue):
+            level.close(end)
         return Snapshot(lv.busy_chips, lv.waiting, lv.running, retrieval.busy, retrieval.queue,
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import simpy
 
 from sim.model.perf import StepModel
-from sim.serving.monitor import Level
+from sim.serving.monitor import Marks, new_level
 from sim.serving.snapshot import ReplicaStats
 from sim.serving.stages.request import Request
 
@@ -21,11 +21,10 @@ from sim.serving.stages.request import Request
 class PoolLevels:
     """Pool-wide levels: accelerators busy, requests waiting, requests running."""
 
-    def __init__(self):
-        self.busy_chips = Level()
-        self.waiting = Level()
-        self.running = Level()
-        self.kv_tokens = Level()  # KV-cache tokens held, summed over replicas
+    def __init__(self, marks: Marks | None = None):
+        self.busy_chips = new_level(marks)
+        self.waiting = new_level(marks)
+        self.running = new_level(marks)
         self.preemptions = 0
         self.refusals = 0
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import simpy
 
 from sim.model.distributions import Buffered
-from sim.serving.monitor import Level
+from sim.serving.monitor import Marks, new_level
 
 
 class RetrievalPool:
-    def __init__(self, env: simpy.Environment, servers: int, service: Buffered):
+    def __init__(self, env: simpy.Environment, servers: int, service: Buffered,
+                 marks: Marks | None = None):
         self.env = env
         self.servers = servers
         self.resource = simpy.Resource(env, capacity=servers)
         self.service = service
-        self.busy = Level()
-        self.queue = Level()
+        self.busy = new_level(marks)
+        self.queue = new_level(marks)
 
     def serve(self):
         """A SimPy sub-process: wait for a server, hold it; returns (wait, service) seconds."""
