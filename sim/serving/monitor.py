@@ -121,11 +121,14 @@ class MarkedLevel:
         return np.diff(self.cumulative(edges)) / np.diff(edges)
 
 
-def new_level(marks: Marks | None) -> Level | MarkedLevel:
+AnyLevel = Level | MarkedLevel
+
+
+def new_level(marks: Marks | None) -> AnyLevel:
     return Level() if marks is None else MarkedLevel(marks)
 
 
-def total(levels: list) -> Level | MarkedLevel:
+def total(levels: list) -> AnyLevel:
     """The sum of several levels, as one level (e.g. the busy chips of every shard)."""
     if isinstance(levels[0], MarkedLevel):
         return _total_marked(levels)

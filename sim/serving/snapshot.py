@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.serving.monitor import Level, total
+from sim.serving.monitor import AnyLevel, total
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,11 @@ class ReplicaStats:
 
 @dataclass(frozen=True)
 class Snapshot:
-    busy_chips: Level
-    waiting: Level
-    running: Level
-    retrieval_busy: Level
-    retrieval_queue: Level
+    busy_chips: AnyLevel
+    waiting: AnyLevel
+    running: AnyLevel
+    retrieval_busy: AnyLevel
+    retrieval_queue: AnyLevel
     replicas: tuple[ReplicaStats, ...]
     preemptions: int
     refusals: int
