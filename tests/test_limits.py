@@ -12,6 +12,7 @@ from sim.scenario.schema import LLM, Limits
 from sim.serving.limits import wait_for_responses
 from sim.serving.records import Recorder
 from sim.serving.stages.pool import LLMPool
+from sim.serving.stages.request import Countdown
 
 
 class PerToken:
@@ -28,9 +29,10 @@ def _run(queries, batching="continuous"):
     results = []
 
     def query(qid, n, deadline, policy):
-        reqs = [pool.submit(qid, 1, 10) for _ in range(n)]
+        everything = Countdown(env, n)
+        reqs = [pool.submit(qid, 1, 10, everything) for _ in range(n)]
         limits = Limits(deadline_s=deadline, policy=policy)
-        outcome, done = yield from wait_for_responses(env, pool, reqs, 0.0, limits)
+        outcome, done = yield from wait_for_responses(env, pool, reqs, everything, 0.0, limits)
         results.append({"qid": qid, "t": env.now, "outcome": outcome, "responses": len(done),
                          "reqs": reqs})
 

@@ -197,6 +197,11 @@ class Limits(_Section):
     deadline_s: float | None = Field(None, gt=0)
     policy: Literal["none", "partial", "degrade"] = "none"
 
+    @property
+    def watches(self) -> bool:
+        """Whether a policy acts at the deadline (else a query just waits for everything)."""
+        return self.policy != "none" and self.deadline_s is not None
+
 
 class Economics(_Section):
     # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": the first price of

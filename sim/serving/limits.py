@@ -17,33 +17,35 @@ def _remaining(env, arrival: float, deadline: float | None) -> float:
     return math.inf if deadline is None else arrival + deadline - env.now
 
 
-def wait_for_responses(env, pool, reqs, arrival: float, cfg):
-    """A SimPy sub-process; returns (outcome, finished requests)."""
-    def everything():
-        # a fresh condition each time: SimPy detaches a nested condition's checks once the
-        # outer one fires, so a condition is never waited on twice
-        return env.all_of([r.done for r in reqs])
-
+def wait_for_responses(env, pool, reqs, everything, arrival: float, cfg):
+    """A SimPy sub-process; returns (outcome, finished requests). `everything` is the
+    event that succeeds when every request in `reqs` has finished."""
     left = _remaining(env, arrival, cfg.deadline_s)
-    if cfg.policy == "none" or cfg.deadline_s is None:
-        yield everything()
-        return ("none" if cfg.deadline_s is None else _late_or_met(env, arrival, cfg)), reqs
+    if not cfg.watches:
+        yield everything
+        return no_deadline(env, arrival, cfg), reqs
     if left > 0:
-        yield everything() | env.timeout(left)
-    if all(r.done.triggered for r in reqs):
+        yield everything | env.timeout(left)
+    if all(r.is_done for r in reqs):
         return "met", reqs
-    done = [r for r in reqs if r.done.triggered]
+    done = [r for r in reqs if r.is_done]
     if cfg.policy == "partial":
         for r in reqs:
-            if not r.done.triggered:
+            if not r.is_done:
                 pool.cancel(r)
         return ("partial" if done else "degraded"), done
     if any(not math.isnan(r.started) for r in reqs):  # degrade: the LLM stage did start
-        yield everything()
+        yield everything
         return "late", reqs
     for r in reqs:
         pool.cancel(r)
     return "degraded", []
+
+
+def no_deadline(env, arrival: float, cfg) -> str:
+    """The outcome of a query that waited for every response (no policy acts on its
+    deadline): `none` without a deadline, else whether it met it."""
+    return "none" if cfg.deadline_s is None else _late_or_met(env, arrival, cfg)
 
 
 def _late_or_met(env, arrival: float, cfg) -> str:

@@ -7,10 +7,12 @@ are not processes, they are events the replicas' scheduler loops complete.
 from __future__ import annotations
 
 import numpy as np
+from simpy.events import Timeout
 
 from sim.serving.arrivals import token_counts
-from sim.serving.limits import wait_for_responses
+from sim.serving.limits import no_deadline, wait_for_responses
 from sim.serving.query import Query
+from sim.serving.stages.request import Countdown
 
 
 def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
@@ -54,39 +56,64 @@ class Pipeline:
 
     def source(self, arrivals, keys, dists, rngs):
         env = self.env
+        # a query that needs no process: no retrieval to wait for, no deadline to watch
+        direct = not self.arch.retrieves and not self.limits.watches
         for chunk in arrivals:
-            times = chunk["time"]
             key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
-            mine = shard_of(key, self.shards) == self.shard if self.shards > 1 else None
-            for i in range(len(times)):
+            mine = (shard_of(key, self.shards) == self.shard).tolist() if self.shards > 1 \
+                else None
+            # plain Python numbers from here on: numpy scalars would slow every event after
+            times, key, qtok, out = (chunk["time"].tolist(), key.tolist(), qtok.tolist(),
+                                     out.tolist())
+            psg = None if psg is None else psg.tolist()
+            for i, t in enumerate(times):
                 qid = self.arrived  # the arrival's index in the whole stream
                 self.arrived += 1
                 if mine is not None and not mine[i]:
                     continue
-                yield env.timeout(times[i] - env.now)
-                q = Query(qid, float(times[i]), int(key[i]), int(qtok[i]),
-                          out[i].tolist(), None if psg is None else psg[i].tolist())
-                self.pending[q.qid] = q
-                env.process(self.serve(q))
+                yield Timeout(env, t - env.now)
+                q = Query(qid, t, key[i], qtok[i], out[i], None if psg is None else psg[i])
+                self.pending[qid] = q
+                if self.arch.caches and self.cache.lookup(q.key, env.now):
+                    self._hit(q)
+                elif direct:
+                    self._submit_direct(q)
+                else:
+                    env.process(self.serve(q))
         self.source_done = True
+
+    def _submit(self, q: Query) -> tuple[list, Countdown]:
+        q.llm_submitted = self.env.now
+        everything = Countdown(self.env, self.arch.fanout)
+        reqs = [self.pool.submit(q.qid, p, o, everything)
+                for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
+        return reqs, everything
+
+    def _submit_direct(self, q: Query) -> None:
+        """Straight to the LLM pool, answered by a callback when every response is in."""
+        reqs, everything = self._submit(q)
+        everything.callbacks.append(lambda _: self._answered(q, no_deadline(
+            self.env, q.arrival, self.limits), reqs))
+
+    def _answered(self, q: Query, outcome: str, done: list) -> None:
+        q.outcome, q.responses = outcome, len(done)
+        if outcome != "degraded" and self.arch.caches:
+            self.cache.insert(q.key, self.env.now)
+        self._end(q)
 
     def serve(self, q: Query):
         env = self.env
-        if self.arch.caches and self.cache.lookup(q.key, env.now):
-            q.hit = True
-            yield env.timeout(self.hit_latency_s)
-            return self._end(q)
         if self.arch.retrieves:
             q.retrieval_wait, q.retrieval_service = yield from self.retrieval.serve()
-        q.llm_submitted = env.now
-        reqs = [self.pool.submit(q.qid, p, o)
-                for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
-        q.outcome, done = yield from wait_for_responses(env, self.pool, reqs, q.arrival,
-                                                        self.limits)
-        q.responses = len(done)
-        if q.outcome != "degraded" and self.arch.caches:
-            self.cache.insert(q.key, env.now)
-        self._end(q)
+        reqs, everything = self._submit(q)
+        outcome, done = yield from wait_for_responses(env, self.pool, reqs, everything,
+                                                      q.arrival, self.limits)
+        self._answered(q, outcome, done)
+
+    def _hit(self, q: Query) -> None:
+        """A cache hit is answered after the hit latency: a timed callback, not a process."""
+        q.hit = True
+        Timeout(self.env, self.hit_latency_s).callbacks.append(lambda _: self._end(q))
 
     def _end(self, q: Query) -> None:
         q.done = self.env.now

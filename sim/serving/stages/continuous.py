@@ -27,6 +27,7 @@ from __future__ import annotations
 from heapq import heappop, heappush
 
 import simpy
+from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
 from sim.model.perf import pairs_of_chunk
@@ -156,7 +157,7 @@ class ContinuousReplica(Replica):
             if head.started != head.started:  # NaN: first admission
                 head.started = self.env.now
             self._enter(head)
-        self.batch_peak = max(self.batch_peak, len(self.running))
+            self.batch_peak = max(self.batch_peak, len(self.running))
 
     def _refuse(self) -> None:
         req = self.queue.popleft()
@@ -165,13 +166,13 @@ class ContinuousReplica(Replica):
         self.levels.refusals += 1
         self.finish(req)
 
-    def _next_iteration(self) -> list[tuple[Request, int]]:
+    def _next_iteration(self) -> list[tuple[Request, int, bool]]:
         """The next iteration's prefill plan (empty when every request decodes), preempting
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
             plan = self._prefill_plan(self.n_decoding) if self.prefilling else []
-            new = self.n_decoding + sum(1 for req, n in plan if n == req.pending_prefill)
+            new = self.n_decoding + sum(1 for _, _, completes in plan if completes)
             if len(self.running) <= 1 or self.committed + new <= self.capacity:
                 return plan
             victim = self.running[-1]
@@ -189,7 +190,8 @@ class ContinuousReplica(Replica):
         while True:
             if self.cancels:
                 self._drop_cancelled()
-            self._admit()
+            if self.queue:
+                self._admit()
             if not self.running:
                 if self.busy:
                     self.busy = False
@@ -202,8 +204,10 @@ class ContinuousReplica(Replica):
                 self.levels.busy_chips.add(self.env.now, self.chips)
             if self.check_invariants:
                 self._check(plan)
-            if self.prefilling:
-                yield from self._mixed_iteration(plan)
+            if self.prefilling:  # one iteration, flat here: the hottest path
+                start, dt, pf_tokens, decoding = self._price_mixed(plan)
+                yield Timeout(self.env, dt)
+                self._end_mixed(plan, start, pf_tokens, decoding)
             else:
                 yield from self._decode_run()
 
@@ -232,15 +236,17 @@ class ContinuousReplica(Replica):
              "the decoding group's count or context is wrong"),
             (valid == {(self.tick + r.output - r.generated, r.seq) for r in decoding},
              "a completion tick is wrong or missing"),
-            (all(0 < n <= r.pending_prefill for r, n in plan), "a prefill chunk past the "
-                                                              "prompt"),
+            (all(0 < n <= r.pending_prefill and done == (n == r.pending_prefill)
+                 for r, n, done in plan), "a prefill chunk past the prompt, or mislabelled"),
         ]
         broken = [what for ok, what in problems if not ok]
         if broken:
             raise AssertionError(f"replica {self.index} at t={self.env.now}: "
                                  + "; ".join(broken))
 
-    def _prefill_plan(self, decode_count: int) -> list[tuple[Request, int]]:
+    def _prefill_plan(self, decode_count: int) -> list[tuple[Request, int, bool]]:
+        """(request, tokens, whether they complete its prefill) for each chunk, first
+        admitted first, within the chunk budget left by the decodes."""
         budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
         plan = []
         for req in self.prefilling:
@@ -248,33 +254,38 @@ class ContinuousReplica(Replica):
             take = need if budget is None else min(need, budget)
             if take <= 0:
                 break
-            plan.append((req, take))
+            plan.append((req, take, take == need))
             if budget is not None:
                 budget -= take
         if not plan and decode_count == 0:  # a budget smaller than one token: progress anyway
-            plan = [(self.prefilling[0], 1)]
+            head = self.prefilling[0]
+            plan = [(head, 1, head.pending_prefill == 1)]
         return plan
 
-    def _mixed_iteration(self, plan: list):
-        env, start, chips = self.env, self.env.now, self.chips
+    def _price_mixed(self, plan: list) -> tuple[float, float, int, int]:
+        """An iteration of prefill chunks and decodes begins: (start, duration, prefill
+        tokens, decoding requests)."""
         pf_tokens, pf_pairs, decoding = 0, 0.0, self.n_decoding
-        for req, n in plan:
+        for req, n, _ in plan:
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
         dt = float(self.step.iteration_time(pf_tokens, pf_pairs, decoding, self.decode_kv))
-        for req, n in plan:
+        for req, n, _ in plan:
             req.kv += n
             req.prefilled += n
         self.kv_used += pf_tokens + decoding
-        yield env.timeout(dt)
+        return self.env.now, dt, pf_tokens, decoding
+
+    def _end_mixed(self, plan: list, start: float, pf_tokens: int, decoding: int) -> None:
+        now = self.env.now
         # elapsed chip-time shared among requests in proportion to tokens processed
-        per_token = (env.now - start) * chips / (pf_tokens + decoding)
-        for req, n in plan:
+        per_token = (now - start) * self.chips / (pf_tokens + decoding)
+        for req, n, _ in plan:
             req.accel_s += per_token * n
         self._advance(1, per_token)
         # as in vLLM, TensorRT-LLM and SGLang, the iteration that completes a prefill samples
         # the request's first token (its KV slot is held from now, like a decoded token's)
-        prefilled = [r for r, _ in plan if r.pending_prefill == 0]
+        prefilled = [r for r, _, completes in plan if completes]
         for req in prefilled:
             req.kv += 1
         self.kv_used += len(prefilled)
@@ -283,7 +294,7 @@ class ContinuousReplica(Replica):
         self._complete_due()
         for req in prefilled:
             if req.generated == 0:
-                req.first_token = env.now
+                req.first_token = now
             req.generated += 1
             if req.generated >= req.output:
                 self._leave(req)
@@ -302,7 +313,7 @@ class ContinuousReplica(Replica):
         done = steps
         self._interruptible = True
         try:
-            yield env.timeout(run.total)
+            yield Timeout(env, run.total)
         except simpy.Interrupt:
             if env.now - start < run.total:
                 done = run.done_by(env.now - start)
@@ -315,15 +326,15 @@ class ContinuousReplica(Replica):
 
     def _advance(self, ticks: int, chip_s_per_request: float) -> None:
         """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
-        now = self.env.now
         self.tick += ticks
         self.acc += chip_s_per_request
         self.decode_kv += ticks * self.n_decoding
         self.committed += ticks * self.n_decoding
-        for req in self._fresh:
-            if req.decoding and req.first_token != req.first_token:
-                req.first_token = now
-        self._fresh.clear()
+        if self._fresh:
+            for req in self._fresh:
+                if req.decoding and req.first_token != req.first_token:
+                    req.first_token = self.env.now
+            self._fresh.clear()
 
     def _complete_due(self) -> None:
         """Requests whose last token came in this iteration leave, in admission order."""

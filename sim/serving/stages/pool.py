@@ -7,7 +7,7 @@ import simpy
 from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.replica import PoolLevels
-from sim.serving.stages.request import Request
+from sim.serving.stages.request import Countdown, Request
 from sim.serving.stages.router import ROUTERS
 from sim.serving.stages.static import StaticReplica
 
@@ -35,8 +35,9 @@ class LLMPool:
             env.process(r.loop())
         self._next_rid = 0
 
-    def submit(self, qid: int, prompt: int, output: int) -> Request:
-        req = Request(self.env, self._next_rid, qid, prompt, output)
+    def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None
+               ) -> Request:
+        req = Request(self.env, self._next_rid, qid, prompt, output, waiter)
         self._next_rid += 1
         self.replicas[self.router.pick(self.replicas)].submit(req)
         return req
@@ -64,6 +65,7 @@ class LLMPool:
 
     def cancel(self, req: Request) -> None:
         """Stop work on a request: dropped if waiting; a continuous replica frees its slot."""
-        if req.done.triggered:
+        if req.is_done:
             return
+        req.waiter = None  # its query has stopped waiting
         self.replicas[req.replica].cancel(req)

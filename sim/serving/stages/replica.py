@@ -82,8 +82,8 @@ class Replica:
     def finish(self, req: Request) -> None:
         req.finished = self.env.now
         self.on_finish(req)
-        if not req.done.triggered:
-            req.done.succeed()
+        if req.waiter is not None:
+            req.waiter.count()
 
     def stats(self) -> ReplicaStats:
         return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding)

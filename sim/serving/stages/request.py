@@ -7,13 +7,28 @@ import math
 import simpy
 
 
+class Countdown(simpy.Event):
+    """Succeeds when `n` requests have finished: what a query waits on for its responses
+    (one event, where a condition over n request events would take n + 1)."""
+
+    def __init__(self, env: simpy.Environment, n: int):
+        super().__init__(env)
+        self.left = n
+
+    def count(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.succeed()
+
+
 class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
-                 "finished", "replica", "accel_s", "done", "generated", "prefilled",
+                 "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
                  "acc0")
 
-    def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int):
+    def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
+                 waiter: Countdown | None = None):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
         self.submitted = env.now
         self.started = math.nan
@@ -21,7 +36,7 @@ class Request:
         self.finished = math.nan
         self.replica = -1
         self.accel_s = 0.0
-        self.done = env.event()
+        self.waiter = waiter  # told when this request finishes
         self.generated = 0  # output tokens produced so far
         self.prefilled = 0  # prefill tokens processed, recomputation after preemption included
         self.kv = 0  # tokens whose keys and values are in the replica's memory now
@@ -34,6 +49,11 @@ class Request:
         self.decoding = False
         self.tick0 = 0
         self.acc0 = 0.0
+
+    @property
+    def is_done(self) -> bool:
+        """Finished, cancelled or refused."""
+        return self.finished == self.finished  # not NaN
 
     @property
     def pending_prefill(self) -> int:
