@@ -26,10 +26,12 @@ def run_command(
     from sim.scenario import loading
     s = loading.load(scenario, overrides)
     target = out if out is not None else Path("runs") / s.name
-    output.check_target(target, force)
-    with LazyProgress(f"simulating {s.name}") as progress:
-        results = run(s, progress)
-    output.write_run(results, target, force)
+    # the record tables stream into the run directory as the run goes (memory stays flat);
+    # it appears under its name only once complete
+    with output.staging(target, force) as tmp:
+        with LazyProgress(f"simulating {s.name}") as progress:
+            results = run(s, progress, tables="file", stream_to=tmp)
+        output.write_into(results, tmp)
     summ = results.summary
     if as_json:
         print_json(json.loads(output.summary_json(summ)))

@@ -25,7 +25,7 @@ def _run(queries, batching="continuous"):
     env, rec = simpy.Environment(), Recorder()
     cfg = LLM(model="llama2_7b", hardware="h100", tp=1, replicas=1, max_batch=1,
               batching=batching)
-    pool = LLMPool(env, cfg, PerToken(), rec.request, kv_capacity_tokens=10**6)
+    pool = LLMPool(env, cfg, PerToken(), rec, kv_capacity_tokens=10**6)
     results = []
 
     def query(qid, n, deadline, policy):
@@ -39,6 +39,7 @@ def _run(queries, batching="continuous"):
     for qid, (n, deadline, policy) in enumerate(queries):
         env.process(query(qid, n, deadline, policy))
     env.run(until=100)
+    rec.close()
     assert len(results) == len(queries)
     return sorted(results, key=lambda r: r["qid"]), rec.request_table().to_pandas()
 

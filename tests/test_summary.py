@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.analysis.summary import summarize
+from sim.analysis.summary import summarize_tables
 from sim.model import catalog
 from sim.runner.api import run
 from sim.runner.engine import architecture_of
@@ -48,8 +48,8 @@ def test_every_figure_comes_from_the_window(modern):
                                 "prefilled_tokens", "prompt_tokens", "output_tokens"])
     m, hw = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     snap = modern.snapshot
-    a = summarize(s, architecture_of(s), m, hw, q, r, snap)
-    b = summarize(s, architecture_of(s), m, hw, q2, r2, snap)
+    a = summarize_tables(s, architecture_of(s), m, hw, q, r, snap)
+    b = summarize_tables(s, architecture_of(s), m, hw, q2, r2, snap)
     moved = {k for k in a if k not in WHOLE_RUN and a[k] != b[k]}
     assert not moved
 

@@ -1,4 +1,5 @@
-"""Records -> Arrow tables and the run's summary (latency, utilization, cost, revenue share).
+"""The run's summary (latency, utilization, cost, revenue share) from its reduced tables and
+its pools' levels, and its time series.
 
 Statistics cover queries that arrived in the measurement window [warm-up, duration); the
 time series covers the whole run. Two costs are reported: provisioned (the fleet's price over
@@ -7,68 +8,13 @@ the window, idle included, per completed query) and busy (accelerator-seconds ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 
+from sim.analysis.tally import Reduced, Tally
 from sim.model import catalog, perf
 from sim.model.perf import decode_times, prefill_pairs, useful_flops
-from sim.serving.records import group_sum
 from sim.units import SECONDS_PER_HOUR
-
-
-def with_request_latencies(requests: pa.Table) -> pa.Table:
-    """Per request: queue wait, time to first token, time per output token (after the
-    first), all NaN where they do not apply."""
-    sub = requests["submitted"].to_numpy()
-    start = requests["started"].to_numpy()
-    first = requests["first_token"].to_numpy()
-    fin = requests["finished"].to_numpy()
-    out = requests["generated_tokens"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(out > 1, (fin - first) / (out - 1), np.nan)
-    for name, values in (("queue_wait_s", start - sub), ("ttft_s", first - sub),
-                         ("tpot_s", tpot)):
-        requests = requests.append_column(name, pa.array(values))
-    return requests
-
-
-def rows_of(queries: pa.Table, query_ids: np.ndarray) -> np.ndarray:
-    """Row positions of query ids in a table sorted by id (ids need not be dense: a shard
-    holds a subset of the stream's arrival indices)."""
-    return np.searchsorted(queries["query_id"].to_numpy(), query_ids)
-
-
-def per_query_from_requests(queries: pa.Table, requests: pa.Table) -> pa.Table:
-    """Add each query's request aggregates: accelerator-seconds, tokens, waits, responses."""
-    n = queries.num_rows
-    qid = rows_of(queries, requests["query_id"].to_numpy())
-    started = requests["started"].to_numpy()
-    submitted = requests["submitted"].to_numpy()
-    finished = requests["finished"].to_numpy()
-    served = ~requests["cancelled"].to_numpy() & ~requests["unfinished"].to_numpy()
-    accel = group_sum(qid, requests["accelerator_s"].to_numpy(), n)
-    wait = np.full(n, np.nan)
-    np.fmax.at(wait, qid, started - submitted)
-    first, last = np.full(n, np.inf), np.full(n, -np.inf)
-    np.minimum.at(first, qid[served], finished[served])
-    np.maximum.at(last, qid[served], finished[served])
-    arrival = queries["arrival"].to_numpy()
-    cols = {
-        "requests": np.bincount(qid, minlength=n)[:n],
-        "llm_wait_s": wait,
-        "first_response_s": np.where(np.isfinite(first), first - arrival, np.nan),
-        "last_response_s": np.where(np.isfinite(last), last - arrival, np.nan),
-        "tokens_in": group_sum(qid, requests["prefilled_tokens"].to_numpy(), n).astype(np.int64),
-        "tokens_out": group_sum(qid, requests["generated_tokens"].to_numpy(), n).astype(
-            np.int64),
-        "accelerator_s": accel,
-        "latency_s": queries["done"].to_numpy() - arrival,
-    }
-    for name, values in cols.items():
-        queries = queries.append_column(name, pa.array(values))
-    return queries
 
 
 def _percentile(x: np.ndarray, q: float):
@@ -98,15 +44,14 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
     return pa.table(cols)
 
 
-def capacity_qps(s, snap, requests: pa.Table, requests_per_query: float) -> float | None:
+def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None:
     """Queries per second the fleet serves with every replica running full batches: the
     step-time model prices a request of the window's mean prompt and output at batch
     B = min(max_batch, the requests whose whole context fits the KV cache). Under the article
     model this is exactly accelerators / busy accelerator-seconds per query."""
-    if requests_per_query == 0 or requests.num_rows == 0:
+    if requests_per_query == 0 or t.requests == 0:
         return None
-    prompt = float(np.mean(requests["prompt_tokens"].to_numpy()))
-    output = float(np.mean(requests["output_tokens"].to_numpy()))
+    prompt, output = t.prompt_tokens / t.requests, t.output_tokens / t.requests
     batch = s.llm.max_batch
     kv = snap.replicas[0].capacity
     if kv:
@@ -134,48 +79,33 @@ def _stability(s, waiting, unfinished: float) -> bool:
     return not last > s.run.unstable_queue_growth * first + s.llm.max_batch * s.llm.replicas
 
 
-@dataclass(frozen=True)
-class Window:
-    """The measurement window over a run's tables: the queries that arrived in
-    [warmup_s, duration_s) and their LLM requests. Every summary figure uses these masks."""
-
-    queries: np.ndarray  # bool per query row
-    completed: np.ndarray  # ... of those, answered by the end of the run
-    requests: np.ndarray  # bool per request row: its query is in the window
-    seconds: float
-
-    @classmethod
-    def of(cls, s, queries: pa.Table, requests: pa.Table) -> Window:
-        w0, w1 = s.run.warmup_s, s.run.duration_s
-        arrival = queries["arrival"].to_numpy()
-        inside = (arrival >= w0) & (arrival < w1)
-        done = ~np.isnan(queries["done"].to_numpy())
-        req = inside[rows_of(queries, requests["query_id"].to_numpy())]
-        return cls(inside, inside & done, req, w1 - w0)
-
-    @property
-    def n(self) -> int:
-        return int(self.queries.sum())
-
-    @property
-    def n_done(self) -> int:
-        return int(self.completed.sum())
+def _share(count: int, of: int) -> float | None:
+    return count / of if of else None
 
 
-def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
-    return float(mask[of].mean()) if of.any() else None
+def _ratio(total: float, count: int) -> float | None:
+    return total / count if count else None
 
 
-def summarize(s, arch, model, hardware, queries: pa.Table, requests: pa.Table, snap) -> dict:
-    """`arch` is the architecture that ran: the scenario's, or `llm_trace` when an LLM request
-    trace drove the pool directly (no cache keys, so no cache bound)."""
-    w = Window.of(s, queries, requests)
-    load = _load(s, arch, w, queries, requests, snap)
-    use = _utilization(s, model, hardware, w, requests, snap)
-    return {**_identity(s, arch, snap), **load,
-            **_latency(s, w, queries, load["stable"]), **_answers(s, w, queries),
-            **use, **_cost(s, arch, w, queries, use, load["sustainable_qps"]),
-            **_serving(w, requests, snap)}
+def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
+    """The run's figures from its reduced tables `t` and its pools' levels `snap`. `arch` is
+    the architecture that ran: the scenario's, or `llm_trace` when an LLM request trace drove
+    the pool directly (no cache keys, so no cache bound). Window figures cover the queries
+    that arrived in [warmup_s, duration_s) and their requests."""
+    load = _load(s, arch, t, snap)
+    use = _utilization(s, model, hardware, t, snap)
+    return {**_identity(s, arch, snap), **load, **_latency(t, load["stable"]),
+            **_answers(s, t), **use, **_cost(s, arch, t, use, load["sustainable_qps"]),
+            **_serving(t, snap)}
+
+
+def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.Table,
+                     snap) -> dict:
+    """`summarize` from whole tables (as a run keeps them in memory)."""
+    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru")
+    tally.add("queries", queries)
+    tally.add("requests", requests)
+    return summarize(s, arch, model, hardware, tally.reduced(), snap)
 
 
 def _identity(s, arch, snap) -> dict:
@@ -185,31 +115,32 @@ def _identity(s, arch, snap) -> dict:
             "duration_s": s.run.duration_s, "warmup_s": s.run.warmup_s, "simulated_s": snap.end}
 
 
-def _load(s, arch, w: Window, queries: pa.Table, requests: pa.Table, snap) -> dict:
+def _load(s, arch, t: Reduced, snap) -> dict:
     """Arrivals, throughput, stability and the cache."""
-    hit = queries["cache_hit"].to_numpy()
-    hit_rate = _share(hit, w.queries)
+    hit_rate = _share(t.hits, t.n)
     # requests per arriving query, from the cache decision at arrival: counting finished
     # requests instead would understate it in overload, when misses are left unfinished
-    sustainable = capacity_qps(s, snap, requests.filter(pa.array(w.requests)),
-                               arch.fanout * (1 - (hit_rate or 0.0)))
-    unfinished = 1 - w.n_done / w.n if w.n else 0.0
+    sustainable = capacity_qps(s, snap, t, arch.fanout * (1 - (hit_rate or 0.0)))
+    unfinished = 1 - t.n_done / t.n if t.n else 0.0
     retrieval = retrieval_capacity_qps(s, 1 - (hit_rate or 0.0)) if arch.retrieves else None
     pools = {k: v for k, v in (("llm", sustainable), ("retrieval", retrieval)) if v}
+    seconds = s.run.duration_s - s.run.warmup_s
     return {
-        "queries": queries.num_rows,
-        "measured_queries": w.n,
-        "completed": w.n_done,
-        "in_flight": int(np.isnan(queries["done"].to_numpy()).sum()),
-        "offered_qps": w.n / w.seconds,
+        "queries": t.queries,
+        "measured_queries": t.n,
+        "completed": t.n_done,
+        "in_flight": t.in_flight,
+        "offered_qps": t.n / seconds,
         "sustainable_qps": sustainable,
         "retrieval_sustainable_qps": retrieval,
         "bottleneck": min(pools, key=lambda k: pools[k]) if pools else None,
         "stable": bool(_stability(s, snap.waiting, unfinished)),
         "cache_hit_rate": hit_rate,
-        "cache_hit_bound": _repeat_share(queries, w)
+        # the window's hit rate with an infinite cache: the share of its queries whose key
+        # arrived before (warm-up included); no LRU cache of the same stream does better
+        "cache_hit_bound": _share(t.repeats, t.n)
         if arch.caches and s.cache.policy == "lru" else None,
-        "llm_requests": int(w.requests.sum()),
+        "llm_requests": t.requests,
     }
 
 
@@ -221,81 +152,60 @@ def retrieval_capacity_qps(s, miss_rate: float) -> float | None:
     return s.retrieval.servers / s.retrieval.service_s.build().mean / miss_rate
 
 
-def _repeat_share(queries: pa.Table, w: Window) -> float | None:
-    """The window's hit rate with an infinite cache: the share of its queries whose key
-    arrived before (warm-up included). No LRU cache of the same stream can do better."""
-    keys = queries["key"].to_numpy()  # rows in arrival order (query ids are arrival indices)
-    _, first = np.unique(keys, return_index=True)
-    repeat = np.ones(len(keys), dtype=bool)
-    repeat[first] = False
-    return _share(repeat, w.queries)
-
-
-def _latency(s, w: Window, queries: pa.Table, stable: bool) -> dict:
-    latency = queries["latency_s"].to_numpy()[w.completed]
+def _latency(t: Reduced, stable: bool) -> dict:
+    latency = t.column("latency")
     return {
         "latency_mean_s": _mean(latency),
         "latency_p50_s": _percentile(latency, 50),
         "latency_p95_s": _percentile(latency, 95),
         "latency_p99_s": _percentile(latency, 99),
         "latency_percentiles_valid": stable,
-        "llm_wait_mean_s": _mean(queries["llm_wait_s"].to_numpy()[w.queries]),
-        "retrieval_wait_mean_s": _mean(queries["retrieval_wait_s"].to_numpy()[w.queries]),
+        "llm_wait_mean_s": _ratio(t.llm_wait_sum, t.llm_wait_count),
+        "retrieval_wait_mean_s": _ratio(t.retrieval_wait_sum, t.retrieval_wait_count),
     }
 
 
-def _answers(s, w: Window, queries: pa.Table) -> dict:
+def _answers(s, t: Reduced) -> dict:
     """What users got: complete answers (every response, or a cache hit), partial ones (some
     responses at the deadline), degraded ones (plain results). Only complete answers within
     `slo_s` meet the SLO."""
-    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
-    complete = queries["complete"].to_numpy()
-    complete_share = _share(complete, w.queries)
+    complete_share = _share(t.complete, t.n)
     quality = None if complete_share is None else (
         "complete" if complete_share >= s.limits.complete_share_target else "incomplete")
     return {
         "slo_s": s.limits.slo_s,
-        "slo_attainment": _share(queries["slo_met"].to_numpy(), w.queries),
-        "slo_miss_cause": slo_miss_cause(queries, w.queries),
+        "slo_attainment": _share(t.slo_met, t.n),
+        "slo_miss_cause": slo_miss_cause(t),
         "complete_fraction": complete_share,
         "answer_quality": quality,
-        "degraded_fraction": _share(outcome == "degraded", w.queries),
-        "partial_fraction": _share(outcome == "partial", w.queries),
+        "degraded_fraction": _share(t.degraded, t.n),
+        "partial_fraction": _share(t.partial, t.n),
     }
 
 
-def slo_miss_cause(queries: pa.Table, window: np.ndarray) -> str | None:
+def slo_miss_cause(t: Reduced) -> str | None:
     """What keeps the window's queries from meeting the SLO: `deadline` (answers cut to
     partial or degraded), `queueing` (complete but late, mostly waiting for the LLM pool:
     more replicas help), `service` (complete but late, mostly being served: a faster step,
     shorter outputs or a higher tensor-parallel degree help; replicas do not), `unfinished`
     (still running at the end: overload); None when every query met it."""
-    missed = window & ~queries["slo_met"].to_numpy()
-    if not missed.any():
+    counts = {"unfinished": t.missed_unfinished, "deadline": t.missed_deadline}
+    if t.late:
+        share = float(np.median(t.column("late_wait_share")))
+        counts["queueing" if share > 0.5 else "service"] = t.late
+    if not any(counts.values()):
         return None
-    complete = queries["complete"].to_numpy()
-    answered = ~np.isnan(queries["done"].to_numpy())
-    counts = {"unfinished": int((missed & ~answered).sum()),
-              "deadline": int((missed & answered & ~complete).sum())}
-    late = missed & complete
-    if late.any():
-        wait = np.nan_to_num(queries["llm_wait_s"].to_numpy()[late])
-        wait += np.nan_to_num(queries["retrieval_wait_s"].to_numpy()[late])
-        share = float(np.median(wait / queries["latency_s"].to_numpy()[late]))
-        counts["queueing" if share > 0.5 else "service"] = int(late.sum())
     return max(counts, key=lambda k: counts[k])
 
 
-def _utilization(s, model, hardware, w: Window, requests: pa.Table, snap) -> dict:
+def _utilization(s, model, hardware, t: Reduced, snap) -> dict:
     w0, w1 = s.run.warmup_s, s.run.duration_s
     chips = s.llm.tp * s.llm.replicas
-    utilization = snap.busy_chips.integral(w0, w1) / (chips * w.seconds)
+    utilization = snap.busy_chips.integral(w0, w1) / (chips * (w1 - w0))
     # tokens the model processed for the window's requests: the prompt (and any
     # recomputation), then every generated token but the last fed back in
-    generated = requests["generated_tokens"].to_numpy()[w.requests]
-    tokens = requests["prefilled_tokens"].to_numpy()[w.requests] + np.maximum(generated - 1, 0)
-    busy = float(requests["accelerator_s"].to_numpy()[w.requests].sum())
-    mfu_busy = float(useful_flops(model, tokens.sum()) / (busy * hardware.peak_flops)) \
+    busy = t.accelerator_s
+    mfu_busy = float(useful_flops(model, t.model_tokens) / (busy * hardware.peak_flops)) \
         if busy > 0 else None
     busy_replica_s = snap.busy_chips.integral(w0, w1) / s.llm.tp
     return {
@@ -306,24 +216,24 @@ def _utilization(s, model, hardware, w: Window, requests: pa.Table, snap) -> dic
         "mfu": utilization * mfu_busy if mfu_busy is not None else None,
         "accelerator_seconds": busy,
         "retrieval_utilization": snap.retrieval_busy.integral(w0, w1)
-        / (s.retrieval.servers * w.seconds),
+        / (s.retrieval.servers * (w1 - w0)),
     }
 
 
-def _cost(s, arch, w: Window, queries: pa.Table, use: dict,
-          sustainable: float | None) -> dict:
+def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None) -> dict:
     """Provisioned: the fleet's price over the window per completed query (retrieval servers
     only where retrieval runs). Busy: the chip-seconds the fleet was busy inside the window at
     the chip price, per completed query: utilization x the accelerators' provisioned cost, so
     never above it (work that spills past the window's end is not billed twice)."""
     chips = s.llm.tp * s.llm.replicas
+    seconds = s.run.duration_s - s.run.warmup_s
     usd_chip_h = s.usd_per_chip_hour
     retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour \
         if arch.retrieves else 0.0
     fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
-    n = w.n_done
-    prov = fleet_usd_h * w.seconds / SECONDS_PER_HOUR / n if n else None
-    busy_chip_s = use["accelerator_utilization"] * chips * w.seconds
+    n = t.n_done
+    prov = fleet_usd_h * seconds / SECONDS_PER_HOUR / n if n else None
+    busy_chip_s = use["accelerator_utilization"] * chips * seconds
     busy = busy_chip_s * usd_chip_h / SECONDS_PER_HOUR / n if n else None
     revenue = s.economics.revenue_per_query
     # the article's view: the fleet's price over the throughput it sustains at full batches
@@ -338,42 +248,26 @@ def _cost(s, arch, w: Window, queries: pa.Table, use: dict,
         "revenue_share_busy": busy / revenue if busy is not None else None,
         "cost_per_query_at_capacity": capacity,
         "revenue_share_at_capacity": capacity / revenue if capacity is not None else None,
-        "tokens_in": int(queries["tokens_in"].to_numpy()[w.queries].sum()),
-        "tokens_out": int(queries["tokens_out"].to_numpy()[w.queries].sum()),
+        "tokens_in": t.tokens_in,
+        "tokens_out": t.tokens_out,
     }
 
 
-def _serving(w: Window, requests: pa.Table, snap) -> dict:
+def _serving(t: Reduced, snap) -> dict:
     """Serving figures of the window's requests, and the replicas' memory."""
-    cancelled = requests["cancelled"].to_numpy()
-    served = w.requests & ~cancelled
-    ttft = requests["ttft_s"].to_numpy()[served]
-    tpot = requests["tpot_s"].to_numpy()[served]
+    ttft = t.column("ttft")
     caps = [r.capacity for r in snap.replicas if r.capacity]
     return {
         "ttft_p50_s": _percentile(ttft, 50),
         "ttft_p99_s": _percentile(ttft, 99),
-        "tpot_mean_s": _mean(tpot),
+        "tpot_mean_s": _ratio(t.tpot_sum, t.tpot_count),
         "max_batch_seen": max(r.batch_peak for r in snap.replicas),
         "kv_capacity_tokens": min(caps) if caps else None,
         "kv_peak_fraction": max(r.kv_peak / r.capacity for r in snap.replicas)
         if caps else None,
         "preemptions": snap.preemptions,
         "refusals": snap.refusals,
-        "cancelled_requests": int((w.requests & cancelled).sum()),
+        "cancelled_requests": t.cancelled,
         "llm_requests_submitted": snap.submitted,
         "llm_requests_unfinished": sum(r.outstanding for r in snap.replicas),
     }
-
-
-def answer_columns(queries: pa.Table, slo_s: float) -> pa.Table:
-    """`complete`: answered with every response (or from the cache); `slo_met`: complete
-    and within `slo_s`. A partial or degraded answer never meets the SLO."""
-    outcome = queries["deadline_outcome"].to_numpy(zero_copy_only=False)
-    answered = ~np.isnan(queries["done"].to_numpy())
-    complete = answered & ~np.isin(outcome, ("partial", "degraded"))
-    latency = queries["latency_s"].to_numpy()
-    with np.errstate(invalid="ignore"):
-        met = complete & (latency <= slo_s)
-    return queries.append_column("complete", pa.array(complete)).append_column(
-        "slo_met", pa.array(met))

@@ -9,6 +9,8 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -41,18 +43,16 @@ def check_target(target: Path, force: bool) -> None:
         raise SearchsimError(Problem("--out", str(target), "a directory"))
 
 
-def write_run(results, target: str | Path, force: bool = False) -> Path:
+@contextmanager
+def staging(target: str | Path, force: bool = False) -> Iterator[Path]:
+    """A temporary directory beside `target`, renamed into place when the block completes
+    (replacing `target` with `force`); removed if it fails."""
     target = Path(target)
     check_target(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        (tmp / "summary.json").write_text(summary_json(results.summary), encoding="utf-8")
-        (tmp / "scenario.toml").write_text(loading.dumps(results.scenario),
-                                           encoding="utf-8")
-        for name, table in (("queries", results.queries), ("requests", results.requests),
-                            ("timeseries", results.timeseries)):
-            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+        yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
@@ -63,4 +63,25 @@ def write_run(results, target: str | Path, force: bool = False) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+
+
+def write_into(results, directory: Path) -> None:
+    """The run's files in `directory` (its record tables only where they are in memory: a
+    streamed run has written them there already)."""
+    (directory / "summary.json").write_text(summary_json(results.summary), encoding="utf-8")
+    (directory / "scenario.toml").write_text(loading.dumps(results.scenario),
+                                             encoding="utf-8")
+    tables = {"queries": results.queries, "requests": results.requests,
+              "timeseries": results.timeseries}
+    for name, table in tables.items():
+        if table is not None:
+            pq.write_table(table, directory / f"{name}.parquet", compression="zstd")
+    missing = [f for f in FILES if not (directory / f).exists()]
+    if missing:
+        raise RuntimeError(f"run directory {directory} lacks {missing}")
+
+
+def write_run(results, target: str | Path, force: bool = False) -> Path:
+    with staging(target, force) as tmp:
+        write_into(results, tmp)
+    return Path(target)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import simpy
 
 from sim.analysis import summary as metrics
+from sim.analysis.columns import query_columns, request_columns
+from sim.analysis.tally import Reduced, Tally
 from sim.errors import Problem, SearchsimError
+from sim.io.tables import TableSink
 from sim.model import catalog, perf
 from sim.model.distributions import Buffered
 from sim.scenario.schema import Scenario
@@ -24,7 +28,6 @@ from sim.serving.rng import streams
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.pool import LLMPool
 from sim.serving.stages.retrieval import RetrievalPool
-from sim.units import SECONDS_PER_HOUR
 
 TICKS = 200  # progress granularity and drain-check resolution
 
@@ -33,8 +36,8 @@ TICKS = 200  # progress granularity and drain-check resolution
 class Results:
     scenario: Scenario
     summary: dict
-    queries: pa.Table
-    requests: pa.Table
+    queries: pa.Table | None  # None when streamed to files (`tables="file"`) or discarded
+    requests: pa.Table | None
     timeseries: pa.Table
     snapshot: Snapshot | None = None  # the pools' levels and counters the summary read
 
@@ -66,29 +69,36 @@ def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
 
 @dataclass
 class Shard:
-    """What one simulation (a whole scenario, or one shard of it) leaves behind."""
+    """What one simulation (a whole scenario, or one shard of it) leaves behind: its tables
+    reduced for the summary, its pools' levels, and the tables themselves where they were
+    kept in memory (None when streamed to files or discarded)."""
 
-    queries: pa.Table
-    requests: pa.Table
+    reduced: Reduced
     snapshot: Snapshot
+    queries: pa.Table | None = None
+    requests: pa.Table | None = None
 
 
 def simulate(s: Scenario, shard: int = 0, shards: int = 1,
-             progress: Callable[[float], None] | None = None) -> Shard:
+             progress: Callable[[float], None] | None = None, tables: str = "memory",
+             stream_to: Path | None = None) -> Shard:
     """Run one SimPy environment: the scenario's whole stream, or the queries whose key
-    hashes to `shard` of `shards` (with that shard's share of the fleet)."""
+    hashes to `shard` of `shards` (with that shard's share of the fleet). `tables`: keep the
+    record tables in "memory", write them to Parquet files in `stream_to` as the run goes
+    ("file"), or "discard" them (only the summary's reduction is kept)."""
     env = simpy.Environment()
     rngs = streams(s.run.seed, shard if shards > 1 else None)
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
-    rec = Recorder()
+    measured = measured_scenario(s)
+    rec, tally, sinks = _recording(measured, tables, stream_to)
     kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
-    marks = level_marks(s)
-    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec.request, kv, marks)
+    marks = level_marks(measured)
+    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec, kv, marks)
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
                               marks)
     pipe = Pipeline(env, architecture_of(s), cache_mod.build(s.cache, rngs["cache"]),
-                    s.cache.hit_latency_s, s.limits, pool, retrieval, rec.query,
+                    s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
                     shard=(shard, shards))
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
                               s.workload.one_off_share, rngs["query_ids"])
@@ -98,19 +108,42 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     arrivals = workload.arrivals(s.workload, rngs, s.run.duration_s)
     env.process(pipe.source(arrivals, keys, dists, rngs))
     _run_clock(env, pipe, s, progress)
-    rec.in_flight(pipe.pending.values())
-    rec.unfinished(pool.unfinished())
-    return Shard(rec.query_table(), rec.request_table(), pool.snapshot(retrieval, env.now))
+    pool.settle()
+    rec.close()
+    return Shard(tally.reduced(), pool.snapshot(retrieval, env.now),
+                 sinks["queries"].close(), sinks["requests"].close())
+
+
+def _recording(s: Scenario, tables: str, stream_to: Path | None):
+    """The recorder, and what its batches feed: the derived columns, the summary's tally,
+    and the table sinks. `s` carries the measured window."""
+    arch = architecture_of(s)
+    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru")
+    sinks = {kind: TableSink(tables, None if stream_to is None else
+                             stream_to / f"{kind}.parquet") for kind in ("queries", "requests")}
+
+    def emit(kind: str, batch: pa.RecordBatch) -> None:
+        batch = request_columns(batch) if kind == "requests" else \
+            query_columns(batch, s.limits.slo_s, s.usd_per_chip_hour)
+        tally.add(kind, batch)
+        sinks[kind].write(batch)
+
+    return Recorder(emit, (s.run.warmup_s, s.run.duration_s)), tally, sinks
+
+
+def measured_scenario(s: Scenario) -> Scenario:
+    """The scenario with the window its figures measure: a replayed trace that ends early
+    ends the window (`window_within_trace`); its arrival times are read ahead for that."""
+    trace = s.workload.replayed
+    if trace is None or trace.loop:
+        return s
+    chunks = workload.arrivals(s.workload, streams(s.run.seed), s.run.duration_s)
+    return window_within_trace(s, np.concatenate([c["time"] for c in chunks] or [np.zeros(0)]))
 
 
 def level_marks(s: Scenario) -> Marks:
     """Where the pools' levels keep their integrals: the time-series grid and the window's
-    ends and quarters (the stability check), the window as `finish` will measure it."""
-    trace = s.workload.replayed
-    if trace is not None and not trace.loop:  # the window may end at the trace's end
-        chunks = workload.arrivals(s.workload, streams(s.run.seed), s.run.duration_s)
-        arrival = np.concatenate([c["time"] for c in chunks] or [np.zeros(0)])
-        s = window_within_trace(s, arrival)
+    ends and quarters (the stability check). `s` carries the measured window."""
     w0, w1 = s.run.warmup_s, s.run.duration_s
     quarter = (w1 - w0) / 4
     return Marks(s.run.interval_s, (w0, w0 + quarter, w1 - quarter, w1))
@@ -136,24 +169,15 @@ def window_within_trace(s: Scenario, arrival) -> Scenario:
 
 
 def finish(s: Scenario, part: Shard) -> Results:
-    """Tables and summary from a finished simulation (or from merged shards)."""
-    s = window_within_trace(s, part.queries["arrival"].to_numpy())
+    """Summary and time series from a finished simulation (or from merged shards)."""
+    s = measured_scenario(s)
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     arch = architecture_of(s)
-    requests = metrics.with_request_latencies(part.requests)
-    queries = metrics.per_query_from_requests(part.queries, requests)
-    queries = metrics.answer_columns(queries, s.limits.slo_s)
-    arrival = queries["arrival"].to_numpy()
-    queries = queries.append_column("in_window", pa.array(
-        (arrival >= s.run.warmup_s) & (arrival < s.run.duration_s)))
-    busy_usd = queries["accelerator_s"].to_numpy() * s.usd_per_chip_hour / SECONDS_PER_HOUR
-    queries = queries.append_column("cost_busy", pa.array(busy_usd))
     snap = part.snapshot
-    summary = metrics.summarize(s, arch, model, hardware, queries, requests, snap)
+    summary = metrics.summarize(s, arch, model, hardware, part.reduced, snap)
     levels = {"llm": (snap.busy_chips, snap.waiting, snap.running)}
     if arch.retrieves:
         levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy)
     capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
     ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
-    return Results(s, summary, queries, requests, ts, snap)
-
+    return Results(s, summary, part.queries, part.requests, ts, snap)

@@ -5,12 +5,16 @@ summary is computed exactly as for one process."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from sim.errors import Problem, SearchsimError
+from sim.io.tables import TableSink
 from sim.runner.engine import Results, Shard, finish, simulate
 from sim.runner.parallel import map_jobs
 from sim.scenario import loading
@@ -37,17 +41,30 @@ def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
 
 
 def _simulate(job) -> Shard:
-    s, index, shards = job
-    return simulate(s, index, shards)
+    s, index, shards, tables = job
+    return simulate(s, index, shards, tables="discard" if tables == "discard" else "memory")
 
 
 def merge(parts: list[Shard], replicas_per_shard: list[int]) -> Shard:
-    """One set of tables: query ids are already global (arrival indices); replicas are
-    renumbered after the shards before them; requests are renumbered by submission time."""
+    """One summary reduction (shards' reductions add: each holds all of its keys), one set
+    of levels, and one set of tables if the shards kept theirs."""
+    reduced = functools.reduce(operator.add, [p.reduced for p in parts])
+    snapshot = Snapshot.merge([p.snapshot for p in parts])
+    if parts[0].queries is None:
+        return Shard(reduced, snapshot)
+    queries, requests = merge_tables(parts, replicas_per_shard)
+    return Shard(reduced, snapshot, queries, requests)
+
+
+def merge_tables(parts: list[Shard], replicas_per_shard: list[int]
+                 ) -> tuple[pa.Table, pa.Table]:
+    """Query ids are already global (arrival indices); replicas are renumbered after the
+    shards before them; requests are renumbered by submission time."""
     offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
     requests = []
     for i, p in enumerate(parts):
         r = p.requests
+        assert r is not None and p.queries is not None  # shards kept their tables
         r = r.set_column(r.schema.get_field_index("replica"), "replica",
                          pa.array(r["replica"].to_numpy() + offsets[i]))
         requests.append(r.append_column("shard", pa.array(np.full(r.num_rows, i))))
@@ -56,15 +73,27 @@ def merge(parts: list[Shard], replicas_per_shard: list[int]) -> Shard:
                                                ("request_id", "ascending")])
     req = req.drop_columns(["shard"])
     req = req.set_column(0, "request_id", pa.array(np.arange(req.num_rows, dtype=np.int64)))
-    queries = pa.concat_tables([p.queries for p in parts]).sort_by("query_id")
-    return Shard(queries, req, Snapshot.merge([p.snapshot for p in parts]))
+    queries = pa.concat_tables([p.queries for p in parts  # type: ignore[misc]
+                                ]).sort_by("query_id")
+    return queries, req
 
 
-def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None
-                ) -> Results:
+def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
+                tables: str = "memory", stream_to: Path | None = None) -> Results:
     n = s.run.shards
     scenarios = [shard_scenario(s, i, n) for i in range(n)]
-    parts = map_jobs(_simulate, [(si, i, n) for i, si in enumerate(scenarios)], s.run.jobs)
+    parts = map_jobs(_simulate, [(si, i, n, tables) for i, si in enumerate(scenarios)],
+                     s.run.jobs)
     if progress is not None:
         progress(1.0)
-    return finish(s, merge(parts, [si.llm.replicas for si in scenarios]))
+    whole = merge(parts, [si.llm.replicas for si in scenarios])
+    if tables == "file" and stream_to is not None:
+        for kind in ("queries", "requests"):
+            sink = TableSink("file", stream_to / f"{kind}.parquet")
+            table = whole.queries if kind == "queries" else whole.requests
+            assert table is not None
+            for batch in table.to_batches():
+                sink.write(batch)
+            sink.close()
+        whole = Shard(whole.reduced, whole.snapshot)
+    return finish(s, whole)

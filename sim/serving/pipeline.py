@@ -30,10 +30,11 @@ class Pipeline:
     """Holds the stages and runs queries through them; calls `on_query` when each ends."""
 
     def __init__(self, env, arch, cache, hit_latency_s: float, limits, pool, retrieval,
-                 on_query, shard=(0, 1)):
+                 records, shard=(0, 1)):
+        """`records` is told of each query's arrival and end (a `Recorder`)."""
         self.env, self.arch, self.cache = env, arch, cache
         self.hit_latency_s, self.limits = hit_latency_s, limits
-        self.pool, self.retrieval, self.on_query = pool, retrieval, on_query
+        self.pool, self.retrieval, self.records = pool, retrieval, records
         self.shard, self.shards = shard
         self.pending: dict[int, Query] = {}
         self.arrived = 0
@@ -74,6 +75,7 @@ class Pipeline:
                 yield Timeout(env, t - env.now)
                 q = Query(qid, t, key[i], qtok[i], out[i], None if psg is None else psg[i])
                 self.pending[qid] = q
+                self.records.query_arrived(q)
                 if self.arch.caches and self.cache.lookup(q.key, env.now):
                     self._hit(q)
                 elif direct:
@@ -85,9 +87,9 @@ class Pipeline:
     def _submit(self, q: Query) -> tuple[list, Countdown]:
         q.llm_submitted = self.env.now
         everything = Countdown(self.env, self.arch.fanout)
-        reqs = [self.pool.submit(q.qid, p, o, everything)
-                for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
-        return reqs, everything
+        q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
+                  for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
+        return q.reqs, everything
 
     def _submit_direct(self, q: Query) -> None:
         """Straight to the LLM pool, answered by a callback when every response is in."""
@@ -118,7 +120,7 @@ class Pipeline:
     def _end(self, q: Query) -> None:
         q.done = self.env.now
         del self.pending[q.qid]
-        self.on_query(q)
+        self.records.query_ended(q)
 
     @property
     def drained(self) -> bool:

@@ -1,72 +1,158 @@
-"""Collects one row per query and per LLM request as the simulation runs (plain lists of
-columns: cheap to append, turned into Arrow tables once at the end)."""
+"""One row per query and per LLM request, released in id order as soon as they are final and
+handed on in column batches, so a run holds only what is in flight.
+
+A request's row is final when it has finished (or been cancelled or refused); a query's when
+it has been answered and every one of its requests is final (a cancelled request still
+accrues chip-seconds until its replica drops it). Rows leave in id order: each stream waits
+on its oldest unfinished member, so what is held is bounded by what is in flight, not by
+the run's length. At the end, `close` releases the rest (queries in flight, requests
+unfinished). `emit(kind, batch)` receives each batch ("queries" or "requests"); without
+one, batches are kept and `query_table`/`request_table` return them.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
 
-import numpy as np
 import pyarrow as pa
 
-REQUEST_COLUMNS = ("request_id", "query_id", "replica", "submitted", "started", "first_token",
-                   "finished", "prompt_tokens", "output_tokens", "prefilled_tokens",
-                   "generated_tokens", "accelerator_s", "cancelled", "refused", "unfinished",
-                   "preemptions")
-QUERY_COLUMNS = ("query_id", "arrival", "key", "cache_hit", "retrieval_wait_s",
-                 "retrieval_service_s", "llm_submitted", "done", "responses",
-                 "deadline_outcome")
+REQUEST_FIELDS = (
+    ("request_id", pa.int64()), ("query_id", pa.int64()), ("replica", pa.int64()),
+    ("submitted", pa.float64()), ("started", pa.float64()), ("first_token", pa.float64()),
+    ("finished", pa.float64()), ("prompt_tokens", pa.int64()), ("output_tokens", pa.int64()),
+    ("prefilled_tokens", pa.int64()), ("generated_tokens", pa.int64()),
+    ("accelerator_s", pa.float64()), ("cancelled", pa.bool_()), ("refused", pa.bool_()),
+    ("unfinished", pa.bool_()), ("preemptions", pa.int64()), ("in_window", pa.bool_()))
+QUERY_FIELDS = (
+    ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
+    ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
+    ("retrieval_service_s", pa.float64()), ("llm_submitted", pa.float64()),
+    ("done", pa.float64()), ("responses", pa.int64()), ("deadline_outcome", pa.string()),
+    # aggregates of the query's requests
+    ("requests", pa.int64()), ("llm_wait_s", pa.float64()), ("first_response_s", pa.float64()),
+    ("last_response_s", pa.float64()), ("tokens_in", pa.int64()), ("tokens_out", pa.int64()),
+    ("accelerator_s", pa.float64()), ("latency_s", pa.float64()), ("in_window", pa.bool_()))
+REQUEST_SCHEMA = pa.schema(REQUEST_FIELDS)
+QUERY_SCHEMA = pa.schema(QUERY_FIELDS)
+FLUSH_ROWS = 16384  # rows per batch: small enough to hold as Python tuples, big for Parquet
+
+
+def _is_done(r) -> bool:
+    return r.finished == r.finished  # not NaN
 
 
 class Recorder:
-    def __init__(self):
-        self.requests = {c: [] for c in REQUEST_COLUMNS}
-        self.queries = {c: [] for c in QUERY_COLUMNS}
+    def __init__(self, emit: Callable[[str, pa.RecordBatch], None] | None = None,
+                 window: tuple[float, float] = (-math.inf, math.inf),
+                 flush_rows: int = FLUSH_ROWS):
+        self._emit = emit if emit is not None else self._keep
+        self.window, self.flush_rows = window, flush_rows
+        self._queries: deque = deque()  # in arrival (query id) order
+        self._requests: deque = deque()  # in submission (request id) order
+        self._rows: dict[str, list[tuple]] = {"queries": [], "requests": []}
+        self._kept: dict[str, list[pa.RecordBatch]] = {"queries": [], "requests": []}
 
-    def request(self, r) -> None:
-        row = (r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token, r.finished,
-               r.prompt, r.output, r.prefilled, r.generated, r.accel_s, r.cancelled,
-               r.refused, math.isnan(r.finished), r.preemptions)
-        for col, v in zip(self.requests.values(), row, strict=True):
-            col.append(v)
+    # --- what the simulation tells it ------------------------------------------------------
 
-    def query(self, q) -> None:
-        row = (q.qid, q.arrival, q.key, q.hit, q.retrieval_wait, q.retrieval_service,
-               q.llm_submitted, q.done, q.responses, q.outcome)
-        for col, v in zip(self.queries.values(), row, strict=True):
-            col.append(v)
+    def query_arrived(self, q) -> None:
+        self._queries.append(q)
 
-    def in_flight(self, queries) -> None:
-        """Queries still pending at the end: recorded with done = NaN."""
-        for q in sorted(queries, key=lambda q: q.qid):
-            q.done = math.nan
-            q.outcome = "in_flight"
-            self.query(q)
+    def query_ended(self, q) -> None:
+        self._release_queries()
 
-    def unfinished(self, requests) -> None:
-        """Requests still queued or running at the end: a row each (finished = NaN), with
-        the chip-seconds they used so far, so every submitted request is accounted for."""
-        for r in sorted(requests, key=lambda r: r.rid):
-            self.request(r)
+    def request_submitted(self, r) -> None:
+        self._requests.append(r)
 
-    def request_table(self) -> pa.Table:
-        t = pa.table({c: pa.array(v, type=_type(c)) for c, v in self.requests.items()})
-        return t.sort_by("request_id")
+    def request_finished(self, r) -> None:
+        self._release_requests()
+        if self._queries and self._queries[0].qid == r.qid:
+            self._release_queries()
+
+    def close(self) -> None:
+        """The run is over: every row left is released as it stands, then flushed."""
+        while self._queries:
+            q = self._queries.popleft()
+            if q.done != q.done:
+                q.outcome = "in_flight"
+            self._query_row(q)
+        while self._requests:
+            self._request_row(self._requests.popleft())
+        for kind in self._rows:
+            self._flush(kind)
+
+    # --- release in id order ---------------------------------------------------------------
+
+    def _release_requests(self) -> None:
+        pending = self._requests
+        while pending and _is_done(pending[0]):
+            self._request_row(pending.popleft())
+
+    def _release_queries(self) -> None:
+        pending = self._queries
+        while pending and pending[0].done == pending[0].done and all(
+                map(_is_done, pending[0].reqs)):
+            self._query_row(pending.popleft())
+
+    def _in_window(self, arrival: float) -> bool:
+        return self.window[0] <= arrival < self.window[1]
+
+    def _request_row(self, r) -> None:
+        rows = self._rows["requests"]
+        rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
+                     r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
+                     r.cancelled, r.refused, r.finished != r.finished, r.preemptions,
+                     self._in_window(r.arrival)))
+        if len(rows) >= self.flush_rows:
+            self._flush("requests")
+
+    def _query_row(self, q) -> None:
+        rows = self._rows["queries"]
+        rows.append((q.qid, q.arrival, q.key, q.hit, q.retrieval_wait, q.retrieval_service,
+                     q.llm_submitted, q.done, q.responses, q.outcome,
+                     *_request_aggregates(q), q.done - q.arrival, self._in_window(q.arrival)))
+        if len(rows) >= self.flush_rows:
+            self._flush("queries")
+
+    def _flush(self, kind: str) -> None:
+        rows = self._rows[kind]
+        if not rows and self._kept[kind]:
+            return
+        schema = QUERY_SCHEMA if kind == "queries" else REQUEST_SCHEMA
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+            schema=schema)
+        rows.clear()
+        self._emit(kind, batch)
+
+    # --- kept in memory (no `emit`) --------------------------------------------------------
+
+    def _keep(self, kind: str, batch: pa.RecordBatch) -> None:
+        self._kept[kind].append(batch)
 
     def query_table(self) -> pa.Table:
-        t = pa.table({c: pa.array(v, type=_type(c)) for c, v in self.queries.items()})
-        return t.sort_by("query_id")
+        return pa.Table.from_batches(self._kept["queries"], schema=QUERY_SCHEMA)
+
+    def request_table(self) -> pa.Table:
+        return pa.Table.from_batches(self._kept["requests"], schema=REQUEST_SCHEMA)
 
 
-def _type(col: str):
-    if col in ("cache_hit", "cancelled", "refused", "unfinished"):
-        return pa.bool_()
-    if col == "deadline_outcome":
-        return pa.string()
-    if col in ("request_id", "query_id", "replica", "key", "responses", "preemptions") or \
-            col.endswith("_tokens"):
-        return pa.int64()
-    return pa.float64()
-
-
-def group_sum(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    return np.bincount(keys, weights=values, minlength=size)[:size]
+def _request_aggregates(q) -> tuple:
+    """(requests, longest queue wait, first and last served response after arrival, tokens
+    in, tokens out, chip-seconds) over the query's requests."""
+    wait, first, last = math.nan, math.inf, -math.inf
+    tokens_in = tokens_out = 0
+    accel = 0.0
+    for r in q.reqs:
+        w = r.started - r.submitted
+        if w == w and not wait >= w:  # the largest, NaN ignored
+            wait = w
+        if not r.cancelled and r.finished == r.finished:  # served
+            first, last = min(first, r.finished), max(last, r.finished)
+        tokens_in += r.prefilled
+        tokens_out += r.generated
+        accel += r.accel_s
+    return (len(q.reqs), wait, first - q.arrival if first != math.inf else math.nan,
+            last - q.arrival if last != -math.inf else math.nan, tokens_in, tokens_out, accel)

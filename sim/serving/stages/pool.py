@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import simpy
 
 from sim.serving.monitor import Marks
@@ -20,25 +22,29 @@ def _replica_class(batching: str):
 
 
 class LLMPool:
-    def __init__(self, env: simpy.Environment, cfg, step, on_finish, kv_capacity_tokens=None,
+    def __init__(self, env: simpy.Environment, cfg, step, records, kv_capacity_tokens=None,
                  marks: Marks | None = None):
+        """`records` is told of each request submitted and finished (a `Recorder`)."""
         self.env = env
+        self.records = records
         self.levels = PoolLevels(marks)
         self.router = ROUTERS[cfg.router]()
         self.chips = cfg.tp * cfg.replicas
         cls = _replica_class(cfg.batching)
         extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
             "kv_capacity_tokens": kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
-        self.replicas = [cls(env, i, step, cfg.tp, cfg.max_batch, self.levels, on_finish,
+        self.replicas = [cls(env, i, step, cfg.tp, cfg.max_batch, self.levels,
+                             records.request_finished,
                              **extra) for i in range(cfg.replicas)]
         for r in self.replicas:
             env.process(r.loop())
         self._next_rid = 0
 
-    def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None
-               ) -> Request:
-        req = Request(self.env, self._next_rid, qid, prompt, output, waiter)
+    def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None,
+               arrival: float = math.nan) -> Request:
+        req = Request(self.env, self._next_rid, qid, prompt, output, waiter, arrival)
         self._next_rid += 1
+        self.records.request_submitted(req)
         self.replicas[self.router.pick(self.replicas)].submit(req)
         return req
 
@@ -51,13 +57,10 @@ class LLMPool:
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 
-    def unfinished(self) -> list[Request]:
-        """Requests queued or running now (a static batch keeps its finished members until
-        it ends: they are left out)."""
+    def settle(self) -> None:
+        """Bring running requests' counters up to now (the run is ending)."""
         for rep in self.replicas:
             rep.settle()
-        return [r for rep in self.replicas for r in (*rep.queue, *rep.running)
-                if r.finished != r.finished]  # NaN: not finished
 
     @property
     def submitted(self) -> int:

@@ -25,10 +25,10 @@ class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
-                 "acc0")
+                 "acc0", "arrival")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
-                 waiter: Countdown | None = None):
+                 waiter: Countdown | None = None, arrival: float = math.nan):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
         self.submitted = env.now
         self.started = math.nan
@@ -37,6 +37,7 @@ class Request:
         self.replica = -1
         self.accel_s = 0.0
         self.waiter = waiter  # told when this request finishes
+        self.arrival = arrival  # its query's
         self.generated = 0  # output tokens produced so far
         self.prefilled = 0  # prefill tokens processed, recomputation after preemption included
         self.kv = 0  # tokens whose keys and values are in the replica's memory now

@@ -1,0 +1,153 @@
+"""The summary's inputs reduced batch by batch from the two tables as they stream out of a
+run: counts and sums, plus the few columns whose percentiles or median are reported (kept
+whole, so those stay exact). A `Tally` of one shard reduces to a `Reduced`, and shards'
+`Reduced` add up, so a run's summary never needs its tables in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pyarrow as pa
+
+from sim.analysis.columns import numpy_column
+
+
+def _sum(x: np.ndarray) -> float:
+    return float(x.sum()) if len(x) else 0.0
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x[~np.isnan(x)]
+
+
+@dataclass
+class Reduced:
+    # queries: all rows, then those that arrived in the window
+    queries: int = 0
+    in_flight: int = 0
+    n: int = 0
+    n_done: int = 0
+    hits: int = 0
+    repeats: int = 0  # window queries whose key arrived before (a shard holds all of a key)
+    llm_wait_sum: float = 0.0
+    llm_wait_count: int = 0
+    retrieval_wait_sum: float = 0.0
+    retrieval_wait_count: int = 0
+    slo_met: int = 0
+    complete: int = 0
+    degraded: int = 0
+    partial: int = 0
+    missed_unfinished: int = 0
+    missed_deadline: int = 0
+    late: int = 0  # complete but after the SLO
+    tokens_in: int = 0
+    tokens_out: int = 0
+    # requests whose query arrived in the window
+    requests: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    model_tokens: int = 0  # prompt (and recomputation) + generated tokens fed back in
+    accelerator_s: float = 0.0
+    cancelled: int = 0
+    tpot_sum: float = 0.0
+    tpot_count: int = 0
+    # kept whole: percentiles and medians
+    latency: list = field(default_factory=list)  # completed window queries
+    late_wait_share: list = field(default_factory=list)  # waiting / latency, late queries
+    ttft: list = field(default_factory=list)  # served window requests
+
+    def __add__(self, other: Reduced) -> Reduced:
+        return Reduced(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                          for f in fields(self)})
+
+    def column(self, name: str) -> np.ndarray:
+        parts = getattr(self, name)
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+class Tally:
+    """Feed it batches of final rows (`add`); `reduced()` gives the totals."""
+
+    def __init__(self, count_repeats: bool = True):
+        self.r = Reduced()
+        self.count_repeats = count_repeats  # the infinite-cache bound needs every key
+        self._keys: list[np.ndarray] = []
+        self._window: list[np.ndarray] = []
+
+    def add(self, kind: str, batch: pa.RecordBatch | pa.Table) -> None:
+        if kind == "queries":
+            self._queries(batch)
+        else:
+            self._requests(batch)
+
+    def _queries(self, b) -> None:
+        r = self.r
+
+        def col(name):
+            return numpy_column(b, name)
+
+        window, done = col("in_window"), ~np.isnan(col("done"))
+        if self.count_repeats:
+            self._keys.append(col("key"))
+            self._window.append(window)
+        r.queries += len(window)
+        r.in_flight += int((~done).sum())
+        r.n += int(window.sum())
+        r.n_done += int((window & done).sum())
+        r.hits += int((window & col("cache_hit")).sum())
+        for name in ("llm_wait", "retrieval_wait"):
+            x = _finite(col(f"{name}_s")[window])
+            setattr(r, f"{name}_sum", getattr(r, f"{name}_sum") + _sum(x))
+            setattr(r, f"{name}_count", getattr(r, f"{name}_count") + len(x))
+        outcome, complete, met = col("deadline_outcome"), col("complete"), col("slo_met")
+        r.slo_met += int((window & met).sum())
+        r.complete += int((window & complete).sum())
+        r.degraded += int((window & (outcome == "degraded")).sum())
+        r.partial += int((window & (outcome == "partial")).sum())
+        missed = window & ~met
+        r.missed_unfinished += int((missed & ~done).sum())
+        r.missed_deadline += int((missed & done & ~complete).sum())
+        latency = col("latency_s")
+        late = missed & complete
+        r.late += int(late.sum())
+        if late.any():
+            wait = np.nan_to_num(col("llm_wait_s")[late])
+            wait += np.nan_to_num(col("retrieval_wait_s")[late])
+            r.late_wait_share.append(wait / latency[late])
+        r.latency.append(latency[window & done])
+        r.tokens_in += int(col("tokens_in")[window].sum())
+        r.tokens_out += int(col("tokens_out")[window].sum())
+
+    def _requests(self, b) -> None:
+        r = self.r
+
+        def col(name):
+            return numpy_column(b, name)
+
+        window, cancelled = col("in_window"), col("cancelled")
+        generated = col("generated_tokens")[window]
+        r.requests += int(window.sum())
+        r.prompt_tokens += int(col("prompt_tokens")[window].sum())
+        r.output_tokens += int(col("output_tokens")[window].sum())
+        r.model_tokens += int((col("prefilled_tokens")[window]
+                               + np.maximum(generated - 1, 0)).sum())
+        r.accelerator_s += _sum(col("accelerator_s")[window])
+        r.cancelled += int((window & cancelled).sum())
+        served = window & ~cancelled
+        r.ttft.append(col("ttft_s")[served])
+        tpot = _finite(col("tpot_s")[served])
+        r.tpot_sum += _sum(tpot)
+        r.tpot_count += len(tpot)
+
+    def reduced(self) -> Reduced:
+        """The totals; the repeat count from the keys in arrival order."""
+        out = Reduced(**{f.name: getattr(self.r, f.name) for f in fields(Reduced)})
+        if self._keys:
+            keys = np.concatenate(self._keys)
+            _, first = np.unique(keys, return_index=True)
+            repeat = np.ones(len(keys), dtype=bool)
+            repeat[first] = False
+            out.repeats = int((repeat & np.concatenate(self._window)).sum())
+        return out
