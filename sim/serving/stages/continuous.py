@@ -172,8 +172,10 @@ class ContinuousReplica(Replica):
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
             plan = self._prefill_plan(self.n_decoding) if self.prefilling else []
-            new = self.n_decoding + sum(1 for _, _, completes in plan if completes)
-            if len(self.running) <= 1 or self.committed + new <= self.capacity:
+            new = self.n_decoding
+            for _, _, completes in plan:
+                new += completes
+            if self.committed + new <= self.capacity or len(self.running) <= 1:
                 return plan
             victim = self.running[-1]
             self._leave(victim, freed=False)
