@@ -60,7 +60,8 @@ class ContinuousReplica(Replica):
         self._completions: list[tuple[int, int, Request]] = []  # (done at tick, seq, req)
         self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
         self._process: simpy.Process | None = None
-        self._interruptible = False  # in a decode run that an arrival may cut short
+        self._run: tuple | None = None  # (timer, run, start) of a decode run not yet cut
+        self._cut: int | None = None  # iterations a cut decode run stops after
         self.busy = False  # an iteration is running or about to
 
     def kv_capacity(self) -> int | None:
@@ -72,11 +73,26 @@ class ContinuousReplica(Replica):
                 self._sync(req)
 
     def wake(self) -> None:
-        if self._interruptible:
-            self._interruptible = False
-            self._process.interrupt()  # type: ignore[union-attr]
+        if self._run is not None:
+            self._cut_run()
         else:
             super().wake()
+
+    def _cut_run(self) -> None:
+        """An arrival or a cancellation during a decode run: the run stops at the end of the
+        iteration in progress. The scheduler's process is moved from the run's timer to one
+        for that boundary (the old timer fires later with no one waiting): one event per
+        cut, where an interrupt would take two and an exception."""
+        timer, run, start = self._run  # type: ignore[misc]
+        self._run = None
+        elapsed = self.env.now - start
+        if elapsed >= run.total:  # the run ends now anyway
+            return
+        self._cut = run.done_by(elapsed)
+        boundary = Timeout(self.env, start + run.elapsed(self._cut) - self.env.now)
+        resume = self._process._resume  # type: ignore[union-attr]
+        timer.callbacks.remove(resume)
+        boundary.callbacks.append(resume)
 
     # --- memory and the decoding group ------------------------------------------------------
 
@@ -312,15 +328,11 @@ class ContinuousReplica(Replica):
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
         run = DecodeRun(self.step, n, self.kv_used, steps)
-        done = steps
-        self._interruptible = True
-        try:
-            yield Timeout(env, run.total)
-        except simpy.Interrupt:
-            if env.now - start < run.total:
-                done = run.done_by(env.now - start)
-            yield env.timeout(max(0.0, start + run.elapsed(done) - env.now))
-        self._interruptible = False
+        timer = Timeout(env, run.total)
+        self._run, self._cut = (timer, run, start), None
+        yield timer  # or the boundary `_cut_run` moved the process to
+        self._run = None
+        done = steps if self._cut is None else self._cut
         self.kv_used += done * n
         self._advance(done, (env.now - start) * self.chips / (done * n) * done)
         self.kv_peak = max(self.kv_peak, self.kv_used)
