@@ -22,8 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, file, original text, mutated text): the original must occur exactly once
 MUTANTS = [
-    ("first token sampled one iteration after the prefill", "sim/serving/stages/continuous.py",
-     "self._emit(decoding + prefilled, 1)", "self._emit(decoding, 1)"),
+    ("the prefill's sampled token not counted as committed", "sim/serving/stages/continuous.py",
+     "        self.committed += len(prefilled)", "        self.committed += 0"),
+    ("a decode run's closed form switches lines one iteration early", "sim/model/decoderun.py",
+     "min(steps, math.floor(gap / slope) + 1)", "min(steps, math.floor(gap / slope))"),
+    ("a leaving request is billed the replica's whole history", "sim/serving/stages/continuous.py",
+     "req.accel_s += self.acc - req.acc0", "req.accel_s += self.acc"),
+    ("a level's mark taken after a change at that instant", "sim/serving/monitor.py",
+     "        while self._next <= now:", "        while self._next < now:"),
+    ("rows released before their request is final", "sim/serving/records.py",
+     "while pending and _is_done(pending[0]):", "while pending:"),
+    ("completed queries counted outside the window", "sim/analysis/tally.py",
+     "r.n_done += int((window & done).sum())", "r.n_done += int(done.sum())"),
     ("p95 computed as p90", "sim/analysis/summary.py",
      '"latency_p95_s": _percentile(latency, 95)', '"latency_p95_s": _percentile(latency, 90)'),
     ("roofline memory 11% slower", "sim/model/perf.py",
@@ -63,7 +73,8 @@ MUTANTS = [
 
 
 # the tests most likely to kill a serving or model mutant first, then the rest of the suite
-FIRST = ["tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",
+FIRST = ["tests/test_decoderun.py", "tests/test_monitor.py", "tests/test_streaming.py",
+         "tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",
          "tests/test_limits.py", "tests/test_calibration.py", "tests/test_roofline.py",
          "tests/test_golden.py", "tests/test_core.py", "tests/test_theory.py",
          "tests/test_economics.py"]
