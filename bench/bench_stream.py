@@ -25,8 +25,9 @@ from sim.scenario import loading
 def main(requests: str = "10000000", scenario: str = "modern_two_stage") -> None:
     n = int(float(requests))
     path = ROOT / "scenarios" / f"{scenario}.toml"
-    probe = run(loading.load(path, ["run.duration_s=300", "run.warmup_s=0"]), tables="discard")
-    per_second = probe.summary["llm_requests_submitted"] / probe.summary["simulated_s"]
+    probe = run(loading.load(path, ["run.duration_s=1200", "run.warmup_s=400"]),
+                tables="discard").summary
+    per_second = probe["llm_requests"] / (probe["duration_s"] - probe["warmup_s"])
     duration = n / per_second
     s = loading.load(path, [f"run.duration_s={duration:.0f}", "run.warmup_s=200"])
     out = Path(tempfile.mkdtemp(prefix="searchsim-bench-"))

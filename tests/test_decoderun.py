@@ -61,3 +61,15 @@ def test_a_step_model_without_lines_is_priced_iteration_by_iteration():
     cum = _stepped(PerToken(), 4, 100, 10)
     assert run.total == cum[-1] and run.elapsed(3) == cum[2]
     assert run.done_by(cum[2]) == 4 and run.done_by(cum[2] - 1e-9) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(which=st.integers(0, len(STEPS) - 1), prefill=st.integers(0, 8192),
+       already=st.integers(0, 8192), seqs=st.integers(0, 256), context=st.integers(0, 10**6))
+def test_scalar_path_equals_the_array_path_to_the_last_bit(which, prefill, already, seqs,
+                                                           context):
+    step = STEPS[which]
+    pairs = perf.pairs_of_chunk(prefill, already)
+    assert pairs == float(perf.prefill_pairs(prefill, already))
+    assert step.scalar_time(prefill, pairs, seqs, context) == \
+        float(step.iteration_time(prefill, pairs, seqs, context))

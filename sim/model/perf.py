@@ -57,6 +57,10 @@ class ArticleStep:
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         return (prefill_tokens + decode_seqs) * self.seconds_per_token
 
+    def scalar_time(self, prefill_tokens: int, prefill_attn: float, decode_seqs: int,
+                    decode_context: int) -> float:
+        return (prefill_tokens + decode_seqs) * self.seconds_per_token
+
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         t = seqs * self.seconds_per_token  # context costs nothing: every iteration alike
         return t, 0.0, t, 0.0, 0.0
@@ -153,6 +157,16 @@ class RooflineStep:
         longer = np.maximum(compute, memory) if isinstance(compute, np.ndarray) or \
             isinstance(memory, np.ndarray) else max(compute, memory)
         return longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
+
+    def scalar_time(self, prefill_tokens: int, prefill_attn: float, decode_seqs: int,
+                    decode_context: int) -> float:
+        """`iteration_time` for one iteration on plain numbers (the scheduler's hot path):
+        the same arithmetic in the same order, so the same result to the last bit."""
+        tokens = prefill_tokens + decode_seqs
+        compute = self._s_per_token * tokens + self._s_per_pair * (prefill_attn + decode_context)
+        memory = self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
+                                                           + decode_seqs)
+        return max(compute, memory) + self._fixed + self._comm[1] * tokens
 
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         """Decode iteration i of a run (context + seqs * i tokens) as two lines and a

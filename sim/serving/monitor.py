@@ -79,7 +79,11 @@ class MarkedLevel:
         return min(grid, self._extra[-1]) if self._extra else grid
 
     def add(self, now: float, delta: float) -> None:
-        self.set(now, self.value + delta)
+        if now >= self._next:
+            self._mark_until(now)
+        self._area += self.value * (now - self._t)
+        self._t = now
+        self.value += delta
 
     def set(self, now: float, value: float) -> None:
         if now >= self._next:

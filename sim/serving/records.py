@@ -103,7 +103,7 @@ class Recorder:
         rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
                      r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
                      r.cancelled, r.refused, r.finished != r.finished, r.preemptions,
-                     self._in_window(r.arrival)))
+                     self.window[0] <= r.arrival < self.window[1]))
         if len(rows) >= self.flush_rows:
             self._flush("requests")
 

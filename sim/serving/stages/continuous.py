@@ -64,6 +64,15 @@ class ContinuousReplica(Replica):
         self._cut: int | None = None  # iterations a cut decode run stops after
         self.busy = False  # an iteration is running or about to
 
+    def _time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> float:
+        """One iteration's seconds: the step model's scalar path where it has one."""
+        fast = getattr(self.step, "scalar_time", None)
+        if fast is None:
+            return float(self.step.iteration_time(prefill_tokens, prefill_attn, decode_seqs,
+                                                  decode_context))
+        self._time = fast  # type: ignore[method-assign]
+        return fast(prefill_tokens, prefill_attn, decode_seqs, decode_context)
+
     def kv_capacity(self) -> int | None:
         return self.capacity
 
@@ -287,7 +296,7 @@ class ContinuousReplica(Replica):
         for req, n, _ in plan:
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
-        dt = float(self.step.iteration_time(pf_tokens, pf_pairs, decoding, self.decode_kv))
+        dt = self._time(pf_tokens, pf_pairs, decoding, self.decode_kv)
         for req, n, _ in plan:
             req.kv += n
             req.prefilled += n
@@ -309,7 +318,8 @@ class ContinuousReplica(Replica):
         self.kv_used += len(prefilled)
         self.committed += len(prefilled)
         self.kv_peak = max(self.kv_peak, self.kv_used)
-        self._complete_due()
+        if self._completions and self._completions[0][0] <= self.tick:
+            self._complete_due()
         for req in prefilled:
             if req.generated == 0:
                 req.first_token = now
