@@ -38,6 +38,12 @@ ROWS = [
     ("revenue_share", "cost / revenue, provisioned", "fraction"),
     ("revenue_share_busy", "cost / revenue, busy", "fraction"),
     ("cost_per_query_at_capacity", "cost/query at capacity (full batches)", "$"),
+    ("price_basis", "price basis of the costs above", ""),
+    ("llm_power_w_mean", "LLM accelerators' power, mean (W)", ""),
+    ("energy_per_query_j", "energy/query (J, accelerators, idle included)", ""),
+    ("owned_cost_per_query", "cost/query if owned (capital + energy)", "$"),
+    ("owned_energy_usd_per_query", "  of which energy (at PUE)", "$"),
+    ("owned_revenue_share", "cost / revenue if owned", "fraction"),
     ("tokens_in", "tokens in", ""),
     ("tokens_out", "tokens out", ""),
 ]

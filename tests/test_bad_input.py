@@ -28,9 +28,13 @@ SCENARIO_CASES = [
      "run.warmup_s: got 4000, expected a warm-up shorter than duration_s (3600.0)"),
     ('llm.model="gpt5"', f"llm.model: got 'gpt5', expected one of: {MODELS}"),
     ('llm.hardware="a100"', f"llm.hardware: got 'a100', expected one of: {HARDWARE}"),
-    ('economics.price="spot"', "economics.price: got 'spot', expected a $/chip-hour or a "
-                               "price of a100_40gb: 1-year, on-demand, aws-p4d-1y, "
-                               "aws-p4d-on-demand"),
+    ('economics.price="spot"', "economics.price: got 'spot', expected a $/chip-hour, "
+                               "'owned', or a price of a100_40gb: 1-year, on-demand, "
+                               "aws-p4d-1y, aws-p4d-on-demand"),
+    ('llm.hardware="tpu_v4"|economics.price="owned"|llm.model="llama2_7b"|llm.tp=1',
+     "economics.owned.capex_usd: got None, expected a purchase price per chip (tpu_v4 has "
+     "none in the catalog)"),
+    ("economics.owned.pue=0.9", "economics.owned.pue: got 0.9, expected a number >= 1"),
     ("economics.price=-2", "economics.price: got -2.0, expected a positive $/chip-hour"),
     ("llm.tp=8", "llm.tp: got 8, expected enough a100_40gb to hold gpt3_175b's 350 GB of "
                  "weights (8 x 40 GB = 320 GB, 30 GB short)"),
@@ -72,7 +76,8 @@ SCENARIO_CASES = [
                          ids=[c[0][:40] for c in SCENARIO_CASES])
 def test_bad_scenario(runner, tmp_path, override, message):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", TWO_STAGE, "--set", override, "--set",
+    sets = [arg for one in override.split("|") for arg in ("--set", one)]
+    res = runner.invoke(app, ["run", TWO_STAGE, *sets, "--set",
                               "run.duration_s=3600" if "duration" not in override else
                               "run.seed=1", "--out", str(out),
                               *(["--set", "run.duration_s=120", "--set", "run.warmup_s=10"]

@@ -98,7 +98,9 @@ def test_report_of_a_run_directory(runner, tmp_path):
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     text = (out / "report.html").read_text()
-    assert text.count("data:image/png;base64,") == 3 and "cost_per_query_busy" in text
+    # latency CDF, utilization, queue and power plots; the cost-and-energy table
+    assert text.count("data:image/png;base64,") == 4 and "cost_per_query_busy" in text
+    assert "Cost, energy and availability" in text and "energy per query (J)" in text
     res = runner.invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 2 and "expected a finished run (missing summary.json" in res.stderr
 

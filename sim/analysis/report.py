@@ -18,6 +18,23 @@ from sim.io.atomic import write_text
 from sim.io.rundir import FILES
 
 
+HEADLINE = [
+    ("price_basis", "price basis"), ("cost_per_query_provisioned", "cost per query ($)"),
+    ("revenue_share", "cost / revenue"), ("owned_cost_per_query", "cost per query if owned ($)"),
+    ("owned_capex_usd_per_query", "  capital ($)"), ("owned_energy_usd_per_query", "  energy ($)"),
+    ("owned_revenue_share", "cost / revenue if owned"),
+    ("energy_per_query_j", "energy per query (J)"), ("llm_power_w_mean", "mean power (W)"),
+    ("availability", "replica availability"), ("requests_lost", "requests lost to failures"),
+    ("queries_affected_by_failures", "queries affected by failures"),
+]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -75,16 +92,23 @@ def build(run_dir: str | Path) -> str:
     images = [_latency_cdf(plt, queries, summary),
               _timeseries(plt, ts, "utilization", "Utilization"),
               _timeseries(plt, ts, "queue_mean", "Mean queue length")]
+    if "power_w_mean" in ts.column_names:
+        images.append(_timeseries(plt, ts, "power_w_mean", "Mean power of the accelerators (W)"))
     plt.close("all")
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
                    for k, v in summary.items())
+    headline = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{html.escape(_fmt(summary.get(k)))}</td></tr>"
+        for k, label in HEADLINE if k in summary)
     warn = "" if summary.get("stable", True) else (
         "<p style='color:#a00'><b>Unstable run:</b> offered load above what the fleet "
         "sustains; latency percentiles are not meaningful.</p>")
     figs = "".join(f"<img src='data:image/png;base64,{img}'>" for img in images)
     title = html.escape(f"searchsim report: {summary.get('scenario', run.name)}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body style='font-family:sans-serif'><h1>{title}</h1>{warn}{figs}"
+            f"<body style='font-family:sans-serif'><h1>{title}</h1>{warn}"
+            f"<h2>Cost, energy and availability</h2><table border='1' cellpadding='3'>"
+            f"{headline}</table>{figs}"
             f"<h2>summary.json</h2><table border='1' cellpadding='3'>{rows}</table>"
             "</body></html>\n")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from sim.analysis.energy import energy_figures
 from sim.analysis.tally import Reduced, Tally
 from sim.model import catalog, perf
 from sim.model.perf import decode_times, prefill_pairs, useful_flops
@@ -28,12 +29,16 @@ def _mean(x: np.ndarray):
 
 
 def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.Table:
+    """Per pool and interval: utilization, mean queue, mean running, and mean power in
+    watts where the pool's power is modelled (`levels[pool]` = busy, queue, running and
+    power or None)."""
     edges = np.append(np.arange(0.0, end, interval), end)
     if len(edges) < 2 or edges[-2] == edges[-1]:
         edges = edges[:-1] if len(edges) > 2 else np.array([0.0, max(end, 1e-9)])
     cols: dict[str, list] = {name: [] for name in (
-        "interval_start", "interval_end", "pool", "utilization", "queue_mean", "running_mean")}
-    for pool, (busy, queue, running) in levels.items():
+        "interval_start", "interval_end", "pool", "utilization", "queue_mean", "running_mean",
+        "power_w_mean")}
+    for pool, (busy, queue, running, power) in levels.items():
         k = len(edges) - 1
         cols["interval_start"] += edges[:-1].tolist()
         cols["interval_end"] += edges[1:].tolist()
@@ -41,6 +46,8 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
         cols["utilization"] += (busy.bin_means(edges) / capacity[pool]).tolist()
         cols["queue_mean"] += queue.bin_means(edges).tolist()
         cols["running_mean"] += running.bin_means(edges).tolist()
+        cols["power_w_mean"] += power.bin_means(edges).tolist() if power is not None \
+            else [float("nan")] * k
     return pa.table(cols)
 
 
@@ -94,8 +101,12 @@ def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
     that arrived in [warmup_s, duration_s) and their requests."""
     load = _load(s, arch, t, snap)
     use = _utilization(s, model, hardware, t, snap)
+    energy = energy_figures(s, arch, t.n_done, snap)
+    # an owned fleet's chip-hour: its capital plus the energy it was measured to draw
+    chip_rate = energy["owned_usd_per_chip_hour"] if s.economics.is_owned else None
     return {**_identity(s, arch, snap), **load, **_latency(t, load["stable"]),
-            **_answers(s, t), **use, **_cost(s, arch, t, use, load["sustainable_qps"]),
+            **_answers(s, t), **use,
+            **_cost(s, arch, t, use, load["sustainable_qps"], chip_rate), **energy,
             **_serving(t, snap)}
 
 
@@ -220,14 +231,17 @@ def _utilization(s, model, hardware, t: Reduced, snap) -> dict:
     }
 
 
-def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None) -> dict:
+def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
+          chip_rate: float | None = None) -> dict:
     """Provisioned: the fleet's price over the window per completed query (retrieval servers
     only where retrieval runs). Busy: the chip-seconds the fleet was busy inside the window at
     the chip price, per completed query: utilization x the accelerators' provisioned cost, so
-    never above it (work that spills past the window's end is not billed twice)."""
+    never above it (work that spills past the window's end is not billed twice). The chip
+    price is the rented one, or `chip_rate` for an owned fleet (its measured chip-hour); at
+    capacity, an owned chip is priced at full power."""
     chips = s.llm.tp * s.llm.replicas
     seconds = s.run.duration_s - s.run.warmup_s
-    usd_chip_h = s.usd_per_chip_hour
+    usd_chip_h = s.usd_per_chip_hour if chip_rate is None else chip_rate
     retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour \
         if arch.retrieves else 0.0
     fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
@@ -237,8 +251,10 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None) -> dict:
     busy = busy_chip_s * usd_chip_h / SECONDS_PER_HOUR / n if n else None
     revenue = s.economics.revenue_per_query
     # the article's view: the fleet's price over the throughput it sustains at full batches
-    capacity = fleet_usd_h / SECONDS_PER_HOUR / sustainable if sustainable else None
+    full_usd_h = chips * s.usd_per_chip_hour + retrieval_usd_h
+    capacity = full_usd_h / SECONDS_PER_HOUR / sustainable if sustainable else None
     return {
+        "price_basis": "owned" if s.economics.is_owned else "rented",
         "usd_per_chip_hour": usd_chip_h,
         "fleet_usd_per_hour": fleet_usd_h,
         "cost_per_query_provisioned": prov,

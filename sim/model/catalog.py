@@ -42,6 +42,31 @@ class Interconnect(_Frozen):
     source: str
 
 
+class Power(_Frozen):
+    """Watts per chip by state: idle, prompt-phase (prefill) and token-phase (decode-only)
+    iterations."""
+
+    idle_w: float = Field(ge=0)
+    prefill_w: float = Field(gt=0)
+    decode_w: float = Field(gt=0)
+    date: str
+    source: str
+
+
+class Ownership(_Frozen):
+    """Defaults for owning a fleet (`sim/data/ownership.toml`)."""
+
+    years: float = Field(gt=0)
+    pue: float = Field(ge=1)
+    usd_per_kwh: float = Field(ge=0)
+    chips_per_server: int = Field(gt=0)
+    date: str
+    years_source: str
+    pue_source: str
+    usd_per_kwh_source: str
+    chips_per_server_source: str
+
+
 class Accelerator(_Frozen):
     key: str
     name: str
@@ -55,6 +80,7 @@ class Accelerator(_Frozen):
     flops_efficiency: float = Field(gt=0, le=1)
     memory_efficiency: float = Field(gt=0, le=1)
     interconnect: Interconnect
+    power: Power
     prices: tuple[Price, ...] = ()
 
     @property
@@ -129,6 +155,16 @@ def accelerators() -> dict[str, Accelerator]:
 @cache
 def models() -> dict[str, Model]:
     return _build(Model, _read("models.toml"), "models")
+
+
+@cache
+def ownership() -> Ownership:
+    try:
+        return Ownership(**_read("ownership.toml"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SearchsimError(Problem(f"ownership.{'.'.join(map(str, err['loc']))}",
+                                     err.get("input"), err["msg"])) from None
 
 
 def accelerator(key: str) -> Accelerator:

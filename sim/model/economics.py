@@ -113,6 +113,24 @@ def in_house_usd_per_hour(purchase_usd: float, amortization_years: float, board_
     return capital + energy
 
 
+@dataclass(frozen=True)
+class OwnedCost:
+    """What an owned accelerator costs: its capital (plus its server share) amortized per
+    chip-hour, and each kWh it draws, at the facility's PUE and the electricity price."""
+
+    capex_usd_per_chip_hour: float
+    usd_per_it_kwh: float  # pue x $/kWh: a kWh drawn by the chip costs this much delivered
+
+    @classmethod
+    def of(cls, capex_usd: float, server_share_usd: float, years: float, pue: float,
+           usd_per_kwh: float) -> OwnedCost:
+        return cls((capex_usd + server_share_usd) / (years * HOURS_PER_YEAR), pue * usd_per_kwh)
+
+    def usd_per_chip_hour_at(self, watts: float) -> float:
+        """A chip-hour drawing `watts` throughout."""
+        return self.capex_usd_per_chip_hour + watts / 1000.0 * self.usd_per_it_kwh
+
+
 def per_year_from_per_generation(gain_per_generation: float, years_per_generation: float = 2.0
                                  ) -> float:
     """+50% per ~2-year generation is ~22% per year."""

@@ -58,8 +58,10 @@ class ArticleStep:
         return (prefill_tokens + decode_seqs) * self.seconds_per_token
 
     def scalar_time(self, prefill_tokens: int, prefill_attn: float, decode_seqs: int,
-                    decode_context: int) -> float:
-        return (prefill_tokens + decode_seqs) * self.seconds_per_token
+                    decode_context: int) -> tuple[float, bool]:
+        """One iteration's seconds, and whether it draws prompt-phase power: this model has
+        no memory term, so an iteration with prompt tokens does."""
+        return (prefill_tokens + decode_seqs) * self.seconds_per_token, prefill_tokens > 0
 
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         t = seqs * self.seconds_per_token  # context costs nothing: every iteration alike
@@ -159,14 +161,15 @@ class RooflineStep:
         return longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
 
     def scalar_time(self, prefill_tokens: int, prefill_attn: float, decode_seqs: int,
-                    decode_context: int) -> float:
+                    decode_context: int) -> tuple[float, bool]:
         """`iteration_time` for one iteration on plain numbers (the scheduler's hot path):
-        the same arithmetic in the same order, so the same result to the last bit."""
+        the same arithmetic in the same order, so the same result to the last bit; and
+        whether the iteration is compute-bound (it then draws prompt-phase power)."""
         tokens = prefill_tokens + decode_seqs
         compute = self._s_per_token * tokens + self._s_per_pair * (prefill_attn + decode_context)
         memory = self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
                                                            + decode_seqs)
-        return max(compute, memory) + self._fixed + self._comm[1] * tokens
+        return max(compute, memory) + self._fixed + self._comm[1] * tokens, compute >= memory
 
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         """Decode iteration i of a run (context + seqs * i tokens) as two lines and a

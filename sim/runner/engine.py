@@ -108,7 +108,8 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     rec, tally, sinks = _recording(measured, tables, stream_to)
     kv = kv_capacity_tokens(s, model, hardware) if s.llm.batching == "continuous" else None
     marks = level_marks(measured)
-    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec, kv, marks)
+    pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec, kv, marks,
+                   hardware.power)
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
                               marks)
@@ -191,9 +192,10 @@ def finish(s: Scenario, part: Shard) -> Results:
     arch = architecture_of(s)
     snap = part.snapshot
     summary = metrics.summarize(s, arch, model, hardware, part.reduced, snap)
-    levels = {"llm": (snap.busy_chips, snap.waiting, snap.running)}
+    levels = {"llm": (snap.busy_chips, snap.waiting, snap.running, snap.power_w)}
     if arch.retrieves:
-        levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy)
+        levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy,
+                               None)
     capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
     ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
     return Results(s, summary, part.queries, part.requests, ts, snap)

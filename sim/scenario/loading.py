@@ -93,10 +93,13 @@ def _check_catalog(s: Scenario) -> None:
         profile.load(s.llm.profile)
     price = s.economics.price
     kinds = sorted({p.kind for p in hw.prices})
-    if isinstance(price, str) and price not in [p.key for p in hw.prices] + kinds:
+    if s.economics.is_owned:
+        s.economics.owned.cost(hw.key)  # refuses hardware with no purchase price
+    elif isinstance(price, str) and price not in [p.key for p in hw.prices] + kinds:
         valid = ", ".join([*kinds, *(p.key for p in hw.prices)]) or "none"
         raise SearchsimError(Problem("economics.price", price,
-                                     f"a $/chip-hour or a price of {hw.key}: {valid}"))
+                                     f"a $/chip-hour, 'owned', or a price of {hw.key}: "
+                                     f"{valid}"))
     if isinstance(price, int | float) and not 0 < price < float("inf"):
         raise SearchsimError(Problem("economics.price", price, "a positive $/chip-hour"))
     weights = model.weight_bytes(s.llm.bytes_per_param)

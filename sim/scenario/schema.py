@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.model import catalog
 from sim.model import distributions as d
+from sim.errors import Problem, SearchsimError
 from sim.model.defaults import ARTICLE_MFU
+from sim.model.economics import OwnedCost
 from sim.units import TOKENS_PER_WORD
 
 
@@ -203,11 +205,44 @@ class Limits(_Section):
         return self.policy != "none" and self.deadline_s is not None
 
 
+def _owning(field: str, **bounds):
+    """A field whose default is the ownership data's."""
+    return Field(default_factory=lambda: getattr(catalog.ownership(), field), **bounds)
+
+
+class Owned(_Section):
+    """Owning the fleet: capital amortized straight-line plus the energy the simulation
+    measures, at the facility's PUE. Defaults from sim/data/ownership.toml."""
+
+    capex_usd: float | None = Field(None, gt=0)  # per accelerator (default: the catalog's)
+    server_usd: float = Field(0.0, ge=0)  # per server: host, network, chassis
+    chips_per_server: int = _owning("chips_per_server", gt=0)
+    years: float = _owning("years", gt=0)
+    pue: float = _owning("pue", ge=1)  # facility energy per unit of IT energy
+    usd_per_kwh: float = _owning("usd_per_kwh", ge=0)
+
+    def cost(self, hardware: str) -> OwnedCost:
+        hw = catalog.accelerator(hardware)
+        capex = self.capex_usd if self.capex_usd is not None else hw.purchase_usd
+        if capex is None:
+            raise SearchsimError(Problem("economics.owned.capex_usd", None,
+                                         f"a purchase price per chip ({hw.key} has none in "
+                                         "the catalog)"))
+        return OwnedCost.of(capex, self.server_usd / self.chips_per_server, self.years,
+                            self.pue, self.usd_per_kwh)
+
+
 class Economics(_Section):
     # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": the first price of
-    # that kind for llm.hardware), a catalog price key of llm.hardware, or $ per chip-hour
+    # that kind for llm.hardware), a catalog price key of llm.hardware, $ per chip-hour, or
+    # "owned": the fleet is owned, priced by `owned` (capital + measured energy)
     price: str | float = "on-demand"
     revenue_per_query: float = Field(0.0476, gt=0)
+    owned: Owned = Field(default_factory=Owned)  # also reported beside a rented price
+
+    @property
+    def is_owned(self) -> bool:
+        return self.price == "owned"
 
 
 class Scenario(_Section):
@@ -224,4 +259,8 @@ class Scenario(_Section):
 
     @property
     def usd_per_chip_hour(self) -> float:
+        """The chip-hour price before a run: rented, or owned at full (prefill) power."""
+        if self.economics.is_owned:
+            hw = catalog.accelerator(self.llm.hardware)
+            return self.economics.owned.cost(hw.key).usd_per_chip_hour_at(hw.power.prefill_w)
         return catalog.price_per_chip_hour(self.llm.hardware, self.economics.price)

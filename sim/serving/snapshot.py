@@ -22,6 +22,7 @@ class Snapshot:
     busy_chips: AnyLevel
     waiting: AnyLevel
     running: AnyLevel
+    power_w: AnyLevel  # watts drawn by the LLM pool's accelerators
     retrieval_busy: AnyLevel
     retrieval_queue: AnyLevel
     replicas: tuple[ReplicaStats, ...]
@@ -35,7 +36,8 @@ class Snapshot:
         if len(parts) == 1:
             return parts[0]
         levels = {name: total([getattr(p, name) for p in parts]) for name in
-                  ("busy_chips", "waiting", "running", "retrieval_busy", "retrieval_queue")}
+                  ("busy_chips", "waiting", "running", "power_w", "retrieval_busy",
+                   "retrieval_queue")}
         return cls(**levels, replicas=tuple(r for p in parts for r in p.replicas),
                    preemptions=sum(p.preemptions for p in parts),
                    refusals=sum(p.refusals for p in parts),

@@ -31,7 +31,7 @@ from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
 from sim.model.perf import pairs_of_chunk
-from sim.serving.stages.replica import Replica
+from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 from sim.serving.stages.request import Request
 
 
@@ -64,12 +64,14 @@ class ContinuousReplica(Replica):
         self._cut: int | None = None  # iterations a cut decode run stops after
         self.busy = False  # an iteration is running or about to
 
-    def _time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> float:
-        """One iteration's seconds: the step model's scalar path where it has one."""
+    def _time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context
+              ) -> tuple[float, bool]:
+        """One iteration's seconds and whether it is compute-bound: the step model's scalar
+        path where it has one (else any prompt tokens make it compute-bound)."""
         fast = getattr(self.step, "scalar_time", None)
         if fast is None:
             return float(self.step.iteration_time(prefill_tokens, prefill_attn, decode_seqs,
-                                                  decode_context))
+                                                  decode_context)), prefill_tokens > 0
         self._time = fast  # type: ignore[method-assign]
         return fast(prefill_tokens, prefill_attn, decode_seqs, decode_context)
 
@@ -223,6 +225,7 @@ class ContinuousReplica(Replica):
                 if self.busy:
                     self.busy = False
                     self.levels.busy_chips.add(self.env.now, -self.chips)
+                    self.draw(IDLE)
                 yield self.sleep()
                 continue
             plan = self._next_iteration()  # may preempt
@@ -236,6 +239,7 @@ class ContinuousReplica(Replica):
                 yield Timeout(self.env, dt)
                 self._end_mixed(plan, start, pf_tokens, decoding)
             else:
+                self.draw(DECODE)
                 yield from self._decode_run()
 
     def _check(self, plan: list) -> None:
@@ -296,7 +300,10 @@ class ContinuousReplica(Replica):
         for req, n, _ in plan:
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
-        dt = self._time(pf_tokens, pf_pairs, decoding, self.decode_kv)
+        dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.decode_kv)
+        # Splitwise's states: a compute-bound iteration draws prompt-phase power, a
+        # memory-bound one (a small chunk among many decodes) token-phase power
+        self.draw(PREFILL if compute_bound else DECODE)
         for req, n, _ in plan:
             req.kv += n
             req.prefilled += n

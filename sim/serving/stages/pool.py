@@ -6,6 +6,7 @@ import math
 
 import simpy
 
+from sim.model.catalog import Power
 from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.replica import PoolLevels
@@ -23,8 +24,9 @@ def _replica_class(batching: str):
 
 class LLMPool:
     def __init__(self, env: simpy.Environment, cfg, step, records, kv_capacity_tokens=None,
-                 marks: Marks | None = None):
-        """`records` is told of each request submitted and finished (a `Recorder`)."""
+                 marks: Marks | None = None, power: Power | None = None):
+        """`records` is told of each request submitted and finished (a `Recorder`); `power`:
+        the accelerators' watts by state (None: energy not tracked)."""
         self.env = env
         self.records = records
         self.levels = PoolLevels(marks)
@@ -34,10 +36,12 @@ class LLMPool:
         extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
             "kv_capacity_tokens": kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
         self.replicas = [cls(env, i, step, cfg.tp, cfg.max_batch, self.levels,
-                             records.request_finished,
+                             records.request_finished, power,
                              **extra) for i in range(cfg.replicas)]
         for r in self.replicas:
             env.process(r.loop())
+        if power is not None:  # every chip idles until its replica's first iteration
+            self.levels.power_w.add(0.0, self.chips * power.idle_w)
         self._next_rid = 0
 
     def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None,
@@ -51,9 +55,11 @@ class LLMPool:
     def snapshot(self, retrieval, end: float) -> Snapshot:
         """Levels and counters of this pool and the retrieval pool, as picklable data."""
         lv = self.levels
-        for level in (lv.busy_chips, lv.waiting, lv.running, retrieval.busy, retrieval.queue):
+        for level in (lv.busy_chips, lv.waiting, lv.running, lv.power_w, retrieval.busy,
+                      retrieval.queue):
             level.close(end)
-        return Snapshot(lv.busy_chips, lv.waiting, lv.running, retrieval.busy, retrieval.queue,
+        return Snapshot(lv.busy_chips, lv.waiting, lv.running, lv.power_w, retrieval.busy,
+                        retrieval.queue,
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import simpy
 
+from sim.model.catalog import Power
 from sim.model.perf import StepModel
 from sim.serving.monitor import Marks, new_level
 from sim.serving.snapshot import ReplicaStats
@@ -25,13 +26,18 @@ class PoolLevels:
         self.busy_chips = new_level(marks)
         self.waiting = new_level(marks)
         self.running = new_level(marks)
+        self.power_w = new_level(marks)  # watts drawn by the pool's accelerators
         self.preemptions = 0
         self.refusals = 0
 
 
+IDLE, PREFILL, DECODE = 0, 1, 2  # power states: watts per chip from the catalog's `power`
+
+
 class Replica:
     def __init__(self, env: simpy.Environment, index: int, step: StepModel, chips: int,
-                 max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None]):
+                 max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None],
+                 power: Power | None = None):
         self.env, self.index, self.step, self.chips = env, index, step, chips
         self.max_batch = max_batch
         self.levels = levels
@@ -42,6 +48,18 @@ class Replica:
         self.kv_peak = 0
         self._wake: simpy.Event | None = None
         self.cancels = 0  # cancellations since the scheduler last looked for them
+        # watts per chip in each state (None: power not tracked); the pool counts the idle
+        # draw of every replica from the start
+        self._watts = None if power is None else (power.idle_w, power.prefill_w,
+                                                   power.decode_w)
+        self._state = IDLE
+
+    def draw(self, state: int) -> None:
+        """The replica's chips are in `state` from now (idle, prefill or decode)."""
+        if state != self._state and self._watts is not None:
+            w = self._watts
+            self.levels.power_w.add(self.env.now, self.chips * (w[state] - w[self._state]))
+        self._state = state
 
     @property
     def outstanding(self) -> int:

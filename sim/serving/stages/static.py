@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.model.perf import decode_times, prefill_pairs
-from sim.serving.stages.replica import Replica
+from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 
 
 class StaticReplica(Replica):
@@ -57,10 +57,14 @@ class StaticReplica(Replica):
         for r, share in zip(batch, shares, strict=True):
             r.started, r.first_token, r.accel_s = start, start + first, float(share)
             r.prefilled, r.generated = r.prompt, r.output
+        self.draw(PREFILL)
+        yield env.timeout(first)  # every member finishes at or after its first token
+        self.draw(DECODE)
         for i in np.argsort(ends, kind="stable"):
             yield env.timeout(start + ends[i] - env.now)
             self.finish(batch[i])
         yield env.timeout(max(0.0, start + duration - env.now))
         self.levels.busy_chips.add(env.now, -self.chips)
         self.levels.running.add(env.now, -len(batch))
+        self.draw(IDLE)
         self.running = []
