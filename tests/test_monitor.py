@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from sim.serving.monitor import Level, MarkedLevel, Marks, total
 
-changes = st.lists(st.tuples(st.floats(0.0, 5.0), st.integers(-3, 3)), min_size=0,
-                   max_size=60)
+# gaps on a coarse grid as well as arbitrary ones: changes land exactly on marks
+changes = st.lists(st.tuples(st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+                                       st.floats(0.0, 5.0)), st.integers(-3, 3)),
+                   min_size=0, max_size=60)
 
 
 def _both(steps, marks):

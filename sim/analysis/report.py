@@ -17,7 +17,6 @@ from sim.errors import Problem, SearchsimError
 from sim.io.atomic import write_text
 from sim.io.rundir import FILES
 
-
 HEADLINE = [
     ("price_basis", "price basis"), ("cost_per_query_provisioned", "cost per query ($)"),
     ("revenue_share", "cost / revenue"), ("owned_cost_per_query", "cost per query if owned ($)"),

@@ -192,7 +192,8 @@ def finish(s: Scenario, part: Shard) -> Results:
     arch = architecture_of(s)
     snap = part.snapshot
     summary = metrics.summarize(s, arch, model, hardware, part.reduced, snap)
-    levels = {"llm": (snap.busy_chips, snap.waiting, snap.running, snap.power_w)}
+    levels: dict[str, tuple] = {"llm": (snap.busy_chips, snap.waiting, snap.running,
+                                        snap.power_w)}
     if arch.retrieves:
         levels["retrieval"] = (snap.retrieval_busy, snap.retrieval_queue, snap.retrieval_busy,
                                None)

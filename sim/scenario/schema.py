@@ -11,9 +11,9 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.errors import Problem, SearchsimError
 from sim.model import catalog
 from sim.model import distributions as d
-from sim.errors import Problem, SearchsimError
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.economics import OwnedCost
 from sim.units import TOKENS_PER_WORD
