@@ -46,8 +46,25 @@ def cost_figures(model: str, hardware: str, price: str | None, mfu: float,
             m.params, tokens, hw.peak_flops, mfu, usd_h),
         "training_memory_bytes": memory,
         "min_processors_for_training_memory": ec.min_processors(memory, hw.hbm_bytes),
+        **_owned(hw, mfu, m.params),
     }
     return out
+
+
+def _owned(hw, mfu: float, params: float) -> dict:
+    """The in-house view: the chip's purchase price over the default amortization plus its
+    full (prompt-phase) power at the default PUE and electricity price (sim/data/ownership.toml);
+    None where the catalog has no purchase price."""
+    from sim.model import catalog
+    from sim.model import economics as ec
+    own = catalog.ownership()
+    if hw.purchase_usd is None:
+        return {"owned_usd_per_chip_hour": None, "owned_cost_per_1k_tokens": None}
+    cost = ec.OwnedCost.of(hw.purchase_usd, 0.0, own.years, own.pue, own.usd_per_kwh)
+    usd_h = cost.usd_per_chip_hour_at(hw.power.prefill_w)
+    return {"owned_usd_per_chip_hour": usd_h,
+            "owned_cost_per_1k_tokens": 1000 * ec.cost_per_token(params, hw.peak_flops, mfu,
+                                                                 usd_h)}
 
 
 @clean_errors
@@ -59,12 +76,15 @@ def cost_command(
     training_tokens: float = typer.Option(None, help="Training tokens (default: the catalog's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """$ per 1K tokens (2N FLOPs/token) and training cost (6ND) at a given MFU and price."""
+    """$ per 1K tokens (2N FLOPs/token) and training cost (6ND) at a given MFU and price,
+    rented and (owned_*) in-house: the chip's price amortized plus its energy at full power
+    (defaults in sim/data/ownership.toml)."""
     f = cost_figures(model, hardware, price, mfu, training_tokens)
     if as_json:
         print_json(f)
         return
     units = {"cost_per_1k_tokens": "$", "training_cost_usd": "$", "usd_per_chip_hour": "$",
+             "owned_usd_per_chip_hour": "$", "owned_cost_per_1k_tokens": "$",
              "training_memory_bytes": "bytes", "mfu": "fraction"}
     console.print(table(f"{model} on {hardware}", ["quantity", "value"],
                         [[k, fmt(v, units.get(k, ""))] for k, v in f.items()]))

@@ -91,3 +91,27 @@ def test_catalog_param_counts_match_their_shapes():
 def test_kv_bytes_per_token():
     m = catalog.model("llama2_70b")  # GQA with 8 KV heads
     assert m.kv_bytes_per_token() == 2 * 80 * 8 * 128 * 2
+
+
+def test_an_owned_chip_hour_is_its_capital_plus_its_energy():
+    from sim.model.economics import HOURS_PER_YEAR, OwnedCost
+    c = OwnedCost.of(10000.0, 2000.0, 4.0, 1.2, 0.08)
+    assert c.usd_per_chip_hour_at(400.0) == pytest.approx(
+        12000.0 / (4 * HOURS_PER_YEAR) + 0.4 * 1.2 * 0.08, rel=1e-15)
+    assert c.usd_per_chip_hour_at(0.0) == c.capex_usd_per_chip_hour
+
+
+def test_splitwise_power_is_in_the_catalog_and_the_paper_prices_an_owned_a100():
+    from sim.model import catalog, paper
+    a100, h100 = catalog.accelerator("a100_80gb").power, catalog.accelerator("h100").power
+    assert (a100.idle_w, a100.prefill_w, a100.decode_w) == (63, 400, 250)
+    assert (h100.idle_w, h100.prefill_w, h100.decode_w) == (75, 700, 380)
+    for hw in catalog.accelerators().values():  # idle < token phase <= prompt phase
+        assert hw.power.idle_w < hw.power.decode_w <= hw.power.prefill_w <= hw.board_power_w
+    own, a100_40 = catalog.ownership(), catalog.accelerator("a100_40gb")
+    owned_h = (a100_40.purchase_usd / (own.years * 8766.0)
+               + a100_40.power.prefill_w / 1000 * own.pue * own.usd_per_kwh)
+    fig = paper.figures(paper.reproduce())
+    assert fig["a100_in_house_usd_per_chip_hour"] == pytest.approx(owned_h, rel=1e-12)
+    assert fig["in_house_to_cloud"] == pytest.approx(
+        owned_h / a100_40.price("aws-p4d-1y").usd_per_chip_hour, rel=1e-12)

@@ -125,8 +125,33 @@ def _inference_section(a: dict) -> Section:
         Row("tpu_v4_cost_per_1k_tokens", "cost per 1K tokens on TPU v4", tpu,
             printed["tpu_v4_cost_per_1k_tokens"], "$",
             tpu_inputs),
+        *_in_house_rows(a, a100),
     ]
     return Section("2. Cloud cost of inference", rows, {r.key: r.ours for r in rows})
+
+
+def _in_house_rows(a: dict, rented_per_1k: float) -> list[Row]:
+    """The A100 owned rather than rented: its purchase price amortized plus the energy of a
+    chip at full (prompt-phase) power, at the default PUE and electricity price; beside the
+    article's in-house factor (half the cloud price)."""
+    inf, own = a["inference"], catalog.ownership()
+    hw = catalog.accelerator(inf["a100"]["hardware"])
+    if hw.purchase_usd is None:
+        return []
+    cost = ec.OwnedCost.of(hw.purchase_usd, 0.0, own.years, own.pue, own.usd_per_kwh)
+    usd_h = cost.usd_per_chip_hour_at(hw.power.prefill_w)
+    rented_h = hw.price(inf["a100"]["price"]).usd_per_chip_hour
+    inputs = (f"${hw.purchase_usd:,.0f} over {own.years:g} years + {hw.power.prefill_w:g} W "
+              f"x PUE {own.pue:g} x ${own.usd_per_kwh:g}/kWh")
+    return [
+        Row("a100_in_house_usd_per_chip_hour", "A100 owned: $ per chip-hour", usd_h, None,
+            "$", inputs, "the accelerator alone: no server, network, building or staff"),
+        Row("a100_in_house_cost_per_1k_tokens", "cost per 1K tokens on an owned A100",
+            rented_per_1k * usd_h / rented_h, None, "$", f"as above at ${usd_h:.3g}/chip-h"),
+        Row("in_house_to_cloud", "owned / rented chip-hour", usd_h / rented_h,
+            a["reductions"]["in_house"], "x", f"vs ${rented_h:.3g}/chip-h ({inf['a100']['price']})",
+            "the article's in-house factor is 0.5; the gap is what a chip's price leaves out"),
+    ]
 
 
 def _tokens(m: catalog.Model) -> float:
