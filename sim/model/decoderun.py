@@ -51,13 +51,17 @@ class DecodeRun:
         s = min(k, self._switch)
         return _progression(a1, b1, 0, s) + _progression(a2, b2, s, k)
 
-    def done_by(self, elapsed: float) -> int:
-        """Iterations finished or in progress `elapsed` seconds into the run (at least one,
-        at most `steps`): the run stops at the end of the one in progress."""
+    def finished_by(self, elapsed: float) -> int:
+        """Iterations complete `elapsed` seconds into the run."""
         m = min(self.steps, int(elapsed / self.total * self.steps)) if self.total > 0 \
             else self.steps
         while m < self.steps and self.elapsed(m + 1) <= elapsed:
             m += 1
         while m > 0 and self.elapsed(m) > elapsed:
             m -= 1
-        return min(self.steps, m + 1)
+        return m
+
+    def done_by(self, elapsed: float) -> int:
+        """Iterations finished or in progress `elapsed` seconds into the run (at least one,
+        at most `steps`): the run stops at the end of the one in progress."""
+        return min(self.steps, self.finished_by(elapsed) + 1)

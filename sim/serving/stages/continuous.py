@@ -61,6 +61,7 @@ class ContinuousReplica(Replica):
         self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
         self._process: simpy.Process | None = None
         self._run: tuple | None = None  # (timer, run, start) of a decode run not yet cut
+        self._active: tuple | None = None  # (run, start) of the decode run in progress
         self._cut: int | None = None  # iterations a cut decode run stops after
         self.busy = False  # an iteration is running or about to
 
@@ -79,6 +80,16 @@ class ContinuousReplica(Replica):
         return self.capacity
 
     def settle(self) -> None:
+        """The run is ending: a decode run in progress credits the iterations it has
+        completed (as stepping one at a time would have), then every request settles."""
+        if self._active is not None:
+            run, start = self._active
+            self._active = None
+            done = run.finished_by(self.env.now - start)
+            if done:
+                n = self.n_decoding
+                self.kv_used += done * n
+                self._advance(done, run.elapsed(done) * self.chips / (done * n) * done)
         for req in self.running:
             if req.decoding:
                 self._sync(req)
@@ -346,9 +357,9 @@ class ContinuousReplica(Replica):
         steps = max(1, min(left, room, self.max_run_steps or left))
         run = DecodeRun(self.step, n, self.kv_used, steps)
         timer = Timeout(env, run.total)
-        self._run, self._cut = (timer, run, start), None
+        self._run, self._cut, self._active = (timer, run, start), None, (run, start)
         yield timer  # or the boundary `_cut_run` moved the process to
-        self._run = None
+        self._run = self._active = None
         done = steps if self._cut is None else self._cut
         self.kv_used += done * n
         self._advance(done, (env.now - start) * self.chips / (done * n) * done)
