@@ -107,7 +107,7 @@ def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
     return {**_identity(s, arch, snap), **load, **_latency(t, load["stable"]),
             **_answers(s, t), **use,
             **_cost(s, arch, t, use, load["sustainable_qps"], chip_rate), **energy,
-            **_serving(t, snap)}
+            **_serving(t, snap, s.run.warmup_s, s.run.duration_s)}
 
 
 def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.Table,
@@ -269,8 +269,9 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
     }
 
 
-def _serving(t: Reduced, snap) -> dict:
-    """Serving figures of the window's requests, and the replicas' memory."""
+def _serving(t: Reduced, snap, w0: float, w1: float) -> dict:
+    """Serving figures of the window's requests, the replicas' memory, and failures:
+    availability is the replicas' up-time share over the window."""
     ttft = t.column("ttft")
     caps = [r.capacity for r in snap.replicas if r.capacity]
     return {
@@ -284,6 +285,10 @@ def _serving(t: Reduced, snap) -> dict:
         "preemptions": snap.preemptions,
         "refusals": snap.refusals,
         "cancelled_requests": t.cancelled,
+        "availability": snap.up.integral(w0, w1) / (len(snap.replicas) * (w1 - w0)),
+        "requests_retried": t.retried,
+        "requests_lost": t.lost,
+        "queries_affected_by_failures": t.queries_hit,
         "llm_requests_submitted": snap.submitted,
         "llm_requests_unfinished": sum(r.outstanding for r in snap.replicas),
     }

@@ -53,6 +53,9 @@ class Reduced:
     cancelled: int = 0
     tpot_sum: float = 0.0
     tpot_count: int = 0
+    lost: int = 0  # to replica failures
+    retried: int = 0  # started over after a replica failure, at least once
+    queries_hit: int = 0  # window queries with a request lost or retried
     # kept whole: percentiles and medians
     latency: list = field(default_factory=list)  # completed window queries
     late_wait_share: list = field(default_factory=list)  # waiting / latency, late queries
@@ -117,6 +120,7 @@ class Tally:
             wait += np.nan_to_num(col("retrieval_wait_s")[late])
             r.late_wait_share.append(wait / latency[late])
         r.latency.append(latency[window & done])
+        r.queries_hit += int((window & (col("failed_requests") > 0)).sum())
         r.tokens_in += int(col("tokens_in")[window].sum())
         r.tokens_out += int(col("tokens_out")[window].sum())
 
@@ -135,6 +139,8 @@ class Tally:
                                + np.maximum(generated - 1, 0)).sum())
         r.accelerator_s += _sum(col("accelerator_s")[window])
         r.cancelled += int((window & cancelled).sum())
+        r.lost += int((window & col("lost")).sum())
+        r.retried += int((window & (col("retries") > 0)).sum())
         served = window & ~cancelled
         r.ttft.append(col("ttft_s")[served])
         tpot = _finite(col("tpot_s")[served])

@@ -110,6 +110,8 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     marks = level_marks(measured)
     pool = LLMPool(env, s.llm, perf.build(s.llm, model, hardware), rec, kv, marks,
                    hardware.power)
+    if s.faults is not None and s.faults.active:
+        pool.start_failures(s.faults, rngs["faults"])
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
                               marks)

@@ -232,6 +232,33 @@ class Owned(_Section):
                             self.pue, self.usd_per_kwh)
 
 
+class Faults(_Section):
+    """Replica failures, each replica on its own: up for a time drawn from
+    `time_to_failure_s` (exponential with mean `mtbf_s` unless given), then down for one from
+    `time_to_repair_s` (exponential with mean `mttr_s` unless given). On a failure the
+    requests running or queued there start over on another replica (`retry`: their prefill
+    and output are recomputed) or are lost (`lose`). A zero repair time is no failure."""
+
+    mtbf_s: float = Field(3 * 86400.0, gt=0)  # mean time between failures, per replica
+    mttr_s: float = Field(3600.0, ge=0)  # mean time to repair
+    time_to_failure_s: Dist | None = None
+    time_to_repair_s: Dist | None = None
+    policy: Literal["retry", "lose"] = "retry"
+    enabled: bool = True
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and (self.time_to_repair_s is not None or self.mttr_s > 0)
+
+    def up_time(self) -> d.Distribution:
+        return self.time_to_failure_s.build() if self.time_to_failure_s is not None \
+            else d.Exponential(self.mtbf_s)
+
+    def down_time(self) -> d.Distribution:
+        return self.time_to_repair_s.build() if self.time_to_repair_s is not None \
+            else d.Exponential(self.mttr_s)
+
+
 class Economics(_Section):
     # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": the first price of
     # that kind for llm.hardware), a catalog price key of llm.hardware, $ per chip-hour, or
@@ -256,6 +283,7 @@ class Scenario(_Section):
     architecture: Architecture = Architecture()
     limits: Limits = Limits()
     economics: Economics = Economics()
+    faults: Faults | None = None  # none unless the table is given
 
     @property
     def usd_per_chip_hour(self) -> float:

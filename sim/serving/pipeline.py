@@ -98,6 +98,9 @@ class Pipeline:
             self.env, q.arrival, self.limits), reqs))
 
     def _answered(self, q: Query, outcome: str, done: list) -> None:
+        if any(r.lost for r in done):  # a replica failure lost responses: not complete
+            done = [r for r in done if not r.lost]
+            outcome = "partial" if done else "degraded"
         q.outcome, q.responses = outcome, len(done)
         if outcome != "degraded" and self.arch.caches:
             self.cache.insert(q.key, self.env.now)
@@ -124,5 +127,4 @@ class Pipeline:
 
     @property
     def drained(self) -> bool:
-        return self.source_done and not self.pending and all(
-            r.outstanding == 0 for r in self.pool.replicas)
+        return self.source_done and not self.pending and self.pool.idle

@@ -24,7 +24,8 @@ REQUEST_FIELDS = (
     ("finished", pa.float64()), ("prompt_tokens", pa.int64()), ("output_tokens", pa.int64()),
     ("prefilled_tokens", pa.int64()), ("generated_tokens", pa.int64()),
     ("accelerator_s", pa.float64()), ("cancelled", pa.bool_()), ("refused", pa.bool_()),
-    ("unfinished", pa.bool_()), ("preemptions", pa.int64()), ("in_window", pa.bool_()))
+    ("unfinished", pa.bool_()), ("preemptions", pa.int64()), ("lost", pa.bool_()),
+    ("retries", pa.int64()), ("in_window", pa.bool_()))
 QUERY_FIELDS = (
     ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
     ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
@@ -33,7 +34,8 @@ QUERY_FIELDS = (
     # aggregates of the query's requests
     ("requests", pa.int64()), ("llm_wait_s", pa.float64()), ("first_response_s", pa.float64()),
     ("last_response_s", pa.float64()), ("tokens_in", pa.int64()), ("tokens_out", pa.int64()),
-    ("accelerator_s", pa.float64()), ("latency_s", pa.float64()), ("in_window", pa.bool_()))
+    ("accelerator_s", pa.float64()), ("failed_requests", pa.int64()),
+    ("latency_s", pa.float64()), ("in_window", pa.bool_()))
 REQUEST_SCHEMA = pa.schema(REQUEST_FIELDS)
 QUERY_SCHEMA = pa.schema(QUERY_FIELDS)
 FLUSH_ROWS = 16384  # rows per batch: small enough to hold as Python tuples, big for Parquet
@@ -102,8 +104,8 @@ class Recorder:
         rows = self._rows["requests"]
         rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
                      r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
-                     r.cancelled, r.refused, r.finished != r.finished, r.preemptions,
-                     self.window[0] <= r.arrival < self.window[1]))
+                     r.cancelled, r.refused, r.finished != r.finished, r.preemptions, r.lost,
+                     r.retries, self.window[0] <= r.arrival < self.window[1]))
         if len(rows) >= self.flush_rows:
             self._flush("requests")
 
@@ -141,18 +143,21 @@ class Recorder:
 
 def _request_aggregates(q) -> tuple:
     """(requests, longest queue wait, first and last served response after arrival, tokens
-    in, tokens out, chip-seconds) over the query's requests."""
+    in, tokens out, chip-seconds, requests a replica failure hit) over the query's
+    requests."""
     wait, first, last = math.nan, math.inf, -math.inf
-    tokens_in = tokens_out = 0
+    tokens_in = tokens_out = failed = 0
     accel = 0.0
     for r in q.reqs:
         w = r.started - r.submitted
         if w == w and not wait >= w:  # the largest, NaN ignored
             wait = w
+        failed += r.lost or r.retries > 0
         if not r.cancelled and r.finished == r.finished:  # served
             first, last = min(first, r.finished), max(last, r.finished)
         tokens_in += r.prefilled
         tokens_out += r.generated
         accel += r.accel_s
     return (len(q.reqs), wait, first - q.arrival if first != math.inf else math.nan,
-            last - q.arrival if last != -math.inf else math.nan, tokens_in, tokens_out, accel)
+            last - q.arrival if last != -math.inf else math.nan, tokens_in, tokens_out, accel,
+            failed)

@@ -19,12 +19,13 @@ STREAMS = (
     "cache",
     "thinning",
     "trace",
+    "faults",
 )
 
 
 # Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
 # own, or shards would repeat one another's service times and cache draws.
-PER_SHARD = ("retrieval_service", "cache")
+PER_SHARD = ("retrieval_service", "cache", "faults")
 
 
 def streams(seed: int, shard: int | None = None) -> dict[str, np.random.Generator]:

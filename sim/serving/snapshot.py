@@ -23,6 +23,7 @@ class Snapshot:
     waiting: AnyLevel
     running: AnyLevel
     power_w: AnyLevel  # watts drawn by the LLM pool's accelerators
+    up: AnyLevel  # LLM replicas up (not failed)
     retrieval_busy: AnyLevel
     retrieval_queue: AnyLevel
     replicas: tuple[ReplicaStats, ...]
@@ -36,7 +37,7 @@ class Snapshot:
         if len(parts) == 1:
             return parts[0]
         levels = {name: total([getattr(p, name) for p in parts]) for name in
-                  ("busy_chips", "waiting", "running", "power_w", "retrieval_busy",
+                  ("busy_chips", "waiting", "running", "power_w", "up", "retrieval_busy",
                    "retrieval_queue")}
         return cls(**levels, replicas=tuple(r for p in parts for r in p.replicas),
                    preemptions=sum(p.preemptions for p in parts),

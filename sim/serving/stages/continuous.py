@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-import simpy
 from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
@@ -59,7 +58,6 @@ class ContinuousReplica(Replica):
         self.acc = 0.0  # chip-seconds per decode token, summed since the start
         self._completions: list[tuple[int, int, Request]] = []  # (done at tick, seq, req)
         self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
-        self._process: simpy.Process | None = None
         self._run: tuple | None = None  # (timer, run, start) of a decode run not yet cut
         self._active: tuple | None = None  # (run, start) of the decode run in progress
         self._cut: int | None = None  # iterations a cut decode run stops after
@@ -94,6 +92,27 @@ class ContinuousReplica(Replica):
             if req.decoding:
                 self._sync(req)
 
+    def _evacuate(self) -> list[Request]:
+        """A failure: the running requests keep what they had settled (the iteration in
+        progress is lost), lose their KV, and leave with the queued ones."""
+        now = self.env.now
+        for req in self.running:
+            if req.decoding:
+                self._sync(req)
+                req.decoding = False
+            req.kv = 0
+        running, self.running, self.prefilling = self.running, [], []
+        if running:
+            self.levels.running.add(now, -len(running))
+        self.n_decoding = self.decode_kv = self.kv_used = self.committed = 0
+        self._completions, self._fresh = [], []
+        self.paused = False
+        self._run = self._active = self._cut = None
+        if self.busy:
+            self.busy = False
+            self.levels.busy_chips.add(now, -self.chips)
+        return running + super()._evacuate()
+
     def wake(self) -> None:
         if self._run is not None:
             self._cut_run()
@@ -112,9 +131,10 @@ class ContinuousReplica(Replica):
             return
         self._cut = run.done_by(elapsed)
         boundary = Timeout(self.env, start + run.elapsed(self._cut) - self.env.now)
-        resume = self._process._resume  # type: ignore[union-attr]
+        resume = self.process._resume  # type: ignore[union-attr]
         timer.callbacks.remove(resume)
         boundary.callbacks.append(resume)
+        self.waiting_on = boundary
 
     # --- memory and the decoding group ------------------------------------------------------
 
@@ -226,8 +246,11 @@ class ContinuousReplica(Replica):
     # --- the scheduler loop ------------------------------------------------------------------
 
     def loop(self):
-        self._process = self.env.active_process
+        self.process = self.env.active_process  # however it was started
         while True:
+            if self.down:
+                yield self.wait(self.repaired)  # type: ignore[arg-type]
+                continue
             if self.cancels:
                 self._drop_cancelled()
             if self.queue:
@@ -237,7 +260,7 @@ class ContinuousReplica(Replica):
                     self.busy = False
                     self.levels.busy_chips.add(self.env.now, -self.chips)
                     self.draw(IDLE)
-                yield self.sleep()
+                yield self.wait(self.sleep())
                 continue
             plan = self._next_iteration()  # may preempt
             if not self.busy:  # the chips are busy from the first iteration to the last
@@ -246,9 +269,11 @@ class ContinuousReplica(Replica):
             if self.check_invariants:
                 self._check(plan)
             if self.prefilling:  # one iteration, flat here: the hottest path
+                epoch = self.epoch
                 start, dt, pf_tokens, decoding = self._price_mixed(plan)
-                yield Timeout(self.env, dt)
-                self._end_mixed(plan, start, pf_tokens, decoding)
+                yield self.wait(Timeout(self.env, dt))
+                if epoch == self.epoch:  # else it was lost with the replica
+                    self._end_mixed(plan, start, pf_tokens, decoding)
             else:
                 self.draw(DECODE)
                 yield from self._decode_run()
@@ -358,7 +383,10 @@ class ContinuousReplica(Replica):
         run = DecodeRun(self.step, n, self.kv_used, steps)
         timer = Timeout(env, run.total)
         self._run, self._cut, self._active = (timer, run, start), None, (run, start)
-        yield timer  # or the boundary `_cut_run` moved the process to
+        epoch = self.epoch
+        yield self.wait(timer)  # or the boundary `_cut_run` moved the process to
+        if epoch != self.epoch:  # lost with the replica
+            return
         self._run = self._active = None
         done = steps if self._cut is None else self._cut
         self.kv_used += done * n

@@ -9,6 +9,7 @@ import simpy
 from sim.model.catalog import Power
 from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
+from sim.serving.stages.faults import Failures
 from sim.serving.stages.replica import PoolLevels
 from sim.serving.stages.request import Countdown, Request
 from sim.serving.stages.router import ROUTERS
@@ -42,24 +43,39 @@ class LLMPool:
             env.process(r.loop())
         if power is not None:  # every chip idles until its replica's first iteration
             self.levels.power_w.add(0.0, self.chips * power.idle_w)
+        self.levels.up.add(0.0, cfg.replicas)
+        self.failures: Failures | None = None  # set when the scenario has `[faults]`
         self._next_rid = 0
+
+    def start_failures(self, cfg, rng) -> None:
+        self.failures = Failures(self.env, self, cfg, rng)
+
+    def route(self, req: Request) -> None:
+        """To the replica the router picks among those up (parked if none is)."""
+        replicas = self.replicas
+        if self.failures is not None:
+            replicas = [r for r in replicas if not r.down]
+            if not replicas:
+                self.failures.park(req)
+                return
+        replicas[self.router.pick(replicas)].submit(req)
 
     def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None,
                arrival: float = math.nan) -> Request:
         req = Request(self.env, self._next_rid, qid, prompt, output, waiter, arrival)
         self._next_rid += 1
         self.records.request_submitted(req)
-        self.replicas[self.router.pick(self.replicas)].submit(req)
+        self.route(req)
         return req
 
     def snapshot(self, retrieval, end: float) -> Snapshot:
         """Levels and counters of this pool and the retrieval pool, as picklable data."""
         lv = self.levels
-        for level in (lv.busy_chips, lv.waiting, lv.running, lv.power_w, retrieval.busy,
-                      retrieval.queue):
+        for level in (lv.busy_chips, lv.waiting, lv.running, lv.power_w, lv.up,
+                      retrieval.busy, retrieval.queue):
             level.close(end)
-        return Snapshot(lv.busy_chips, lv.waiting, lv.running, lv.power_w, retrieval.busy,
-                        retrieval.queue,
+        return Snapshot(lv.busy_chips, lv.waiting, lv.running, lv.power_w, lv.up,
+                        retrieval.busy, retrieval.queue,
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 
@@ -67,6 +83,12 @@ class LLMPool:
         """Bring running requests' counters up to now (the run is ending)."""
         for rep in self.replicas:
             rep.settle()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, running or parked."""
+        return all(r.outstanding == 0 for r in self.replicas) and not (
+            self.failures is not None and self.failures.parked)
 
     @property
     def submitted(self) -> int:

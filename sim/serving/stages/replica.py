@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 import simpy
+from simpy.events import Timeout
 
 from sim.model.catalog import Power
 from sim.model.perf import StepModel
@@ -27,6 +28,7 @@ class PoolLevels:
         self.waiting = new_level(marks)
         self.running = new_level(marks)
         self.power_w = new_level(marks)  # watts drawn by the pool's accelerators
+        self.up = new_level(marks)  # replicas up (not failed)
         self.preemptions = 0
         self.refusals = 0
 
@@ -53,6 +55,11 @@ class Replica:
         self._watts = None if power is None else (power.idle_w, power.prefill_w,
                                                    power.decode_w)
         self._state = IDLE
+        self.process: simpy.Process | None = None  # the scheduler loop (the pool starts it)
+        self.waiting_on: simpy.Event | None = None  # what the loop yielded last
+        self.down = False
+        self.epoch = 0  # failures so far: an iteration begun in an earlier epoch is lost
+        self.repaired: simpy.Event | None = None
 
     def draw(self, state: int) -> None:
         """The replica's chips are in `state` from now (idle, prefill or decode)."""
@@ -102,6 +109,49 @@ class Replica:
         self.on_finish(req)
         if req.waiter is not None:
             req.waiter.count()
+
+    # --- failures ------------------------------------------------------------------------
+
+    def wait(self, event: simpy.Event) -> simpy.Event:
+        """Every event a scheduler loop yields passes through here, so a failure can move
+        the loop off it."""
+        self.waiting_on = event
+        return event
+
+    def fail(self) -> list[Request]:
+        """The replica goes down: the iteration in progress is lost with it, the loop waits
+        for `repair`; returns the requests it held (running, then queued), their KV gone."""
+        self.down = True
+        self.epoch += 1
+        self.repaired = self.env.event()
+        held = self._evacuate()
+        self.draw(IDLE)  # a failed server is assumed to stay powered, idle
+        self._jolt()
+        return held
+
+    def repair(self) -> None:
+        self.down = False
+        if self.repaired is not None:
+            self.repaired.succeed()
+
+    def _jolt(self) -> None:
+        """Move the loop from the event it waits on to one that fires now, so it sees the
+        failure at once (the event it left fires later with no one waiting)."""
+        event, proc = self.waiting_on, self.process
+        if event is None or proc is None or event.callbacks is None:
+            return
+        resume = proc._resume
+        if resume in event.callbacks:
+            event.callbacks.remove(resume)
+            Timeout(self.env, 0.0).callbacks.append(resume)
+
+    def _evacuate(self) -> list[Request]:
+        """Empty the replica; schedulers add what they run to the queued requests."""
+        queued = list(self.queue)
+        self.queue.clear()
+        if queued:
+            self.levels.waiting.add(self.env.now, -len(queued))
+        return queued
 
     def stats(self) -> ReplicaStats:
         return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding)

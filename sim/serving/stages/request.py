@@ -25,7 +25,7 @@ class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
-                 "acc0", "arrival")
+                 "acc0", "arrival", "lost", "retries")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
                  waiter: Countdown | None = None, arrival: float = math.nan):
@@ -38,6 +38,8 @@ class Request:
         self.accel_s = 0.0
         self.waiter = waiter  # told when this request finishes
         self.arrival = arrival  # its query's
+        self.lost = False  # its replica failed and the fault policy gave it up
+        self.retries = 0  # times its replica failed under it and it started over elsewhere
         self.generated = 0  # output tokens produced so far
         self.prefilled = 0  # prefill tokens processed, recomputation after preemption included
         self.kv = 0  # tokens whose keys and values are in the replica's memory now

@@ -1,0 +1,60 @@
+"""Replica failures: each replica of a pool alternates up and down times drawn from the
+scenario's `[faults]` distributions on their own random stream. A failure empties the
+replica (the iteration in progress is lost); its requests start over on a replica that is
+up (`retry`: prompt and output recomputed; parked until one is repaired if none is) or are
+lost (`lose`: recorded as lost and cancelled). A request already cancelled just ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import simpy
+from simpy.events import Timeout
+
+from sim.model.distributions import Buffered
+from sim.serving.stages.request import Request
+
+
+class Failures:
+    def __init__(self, env: simpy.Environment, pool, cfg, rng):
+        self.env, self.pool, self.policy = env, pool, cfg.policy
+        self.parked: deque[Request] = deque()  # retried with no replica up
+        up, down = Buffered(cfg.up_time(), rng), Buffered(cfg.down_time(), rng)
+        for rep in pool.replicas:
+            env.process(self._cycle(rep, up, down))
+
+    def _cycle(self, rep, up: Buffered, down: Buffered):
+        while True:
+            yield Timeout(self.env, up.next())
+            self.fail(rep)
+            yield Timeout(self.env, down.next())
+            self.repair(rep)
+
+    def fail(self, rep) -> None:
+        self.pool.levels.up.add(self.env.now, -1)
+        for req in rep.fail():
+            if req.cancelled:  # its query gave up on it already
+                rep.finish(req)
+            elif self.policy == "lose":
+                req.lost = req.cancelled = True
+                rep.finish(req)
+            else:
+                req.retries += 1
+                req.generated = 0
+                req.first_token = math.nan
+                self.pool.route(req)
+
+    def repair(self, rep) -> None:
+        rep.repair()
+        self.pool.levels.up.add(self.env.now, 1)
+        parked, self.parked = self.parked, deque()
+        if parked:
+            self.pool.levels.waiting.add(self.env.now, -len(parked))
+        for req in parked:
+            self.pool.route(req)
+
+    def park(self, req: Request) -> None:
+        self.parked.append(req)
+        self.pool.levels.waiting.add(self.env.now, 1)
