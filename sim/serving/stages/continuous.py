@@ -77,17 +77,23 @@ class ContinuousReplica(Replica):
     def kv_capacity(self) -> int | None:
         return self.capacity
 
+    def _credit_completed(self) -> None:
+        """A decode run in progress stops here (the simulation ends or the replica fails):
+        it credits the iterations it has completed, as stepping one at a time would have."""
+        if self._active is None:
+            return
+        run, start = self._active
+        self._active = None
+        done = run.finished_by(self.env.now - start)
+        if done:
+            n = self.n_decoding
+            self.kv_used += done * n
+            self._advance(done, run.elapsed(done) * self.chips / (done * n) * done)
+
     def settle(self) -> None:
-        """The run is ending: a decode run in progress credits the iterations it has
-        completed (as stepping one at a time would have), then every request settles."""
-        if self._active is not None:
-            run, start = self._active
-            self._active = None
-            done = run.finished_by(self.env.now - start)
-            if done:
-                n = self.n_decoding
-                self.kv_used += done * n
-                self._advance(done, run.elapsed(done) * self.chips / (done * n) * done)
+        """The run is ending: a decode run in progress credits what it completed, then
+        every request settles."""
+        self._credit_completed()
         for req in self.running:
             if req.decoding:
                 self._sync(req)
@@ -96,6 +102,7 @@ class ContinuousReplica(Replica):
         """A failure: the running requests keep what they had settled (the iteration in
         progress is lost), lose their KV, and leave with the queued ones."""
         now = self.env.now
+        self._credit_completed()
         for req in self.running:
             if req.decoding:
                 self._sync(req)
