@@ -34,13 +34,14 @@ def request_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
 def query_columns(batch: pa.RecordBatch, slo_s: float, usd_per_chip_hour: float
                   ) -> pa.RecordBatch:
     """`complete`: answered with every response (or from the cache); `slo_met`: complete
-    and within `slo_s` (a partial or degraded answer never meets the SLO); `cost_busy`: the
+    and within `slo_s` (a partial, degraded or failed answer never meets the SLO);
+    `cost_busy`: the
     query's chip-seconds at the chip price."""
     def col(name):
         return numpy_column(batch, name)
 
     outcome = col("deadline_outcome")
-    complete = ~np.isnan(col("done")) & ~np.isin(outcome, ("partial", "degraded"))
+    complete = ~np.isnan(col("done")) & ~np.isin(outcome, ("partial", "degraded", "failed"))
     with np.errstate(invalid="ignore"):
         met = complete & (col("latency_s") <= slo_s)
     busy_usd = col("accelerator_s") * usd_per_chip_hour / SECONDS_PER_HOUR

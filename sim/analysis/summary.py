@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.analysis.energy import energy_figures
 from sim.analysis.tally import Reduced, Tally
@@ -49,6 +50,26 @@ def timeseries(levels: dict, capacity: dict, end: float, interval: float) -> pa.
         cols["power_w_mean"] += power.bin_means(edges).tolist() if power is not None \
             else [float("nan")] * k
     return pa.table(cols)
+
+
+def cache_rows(ts: pa.Table, t: Reduced, interval: float, cached: bool) -> pa.Table:
+    """Rows for the result cache (`pool` = "cache"): each interval's hit rate over the
+    queries that arrived in it (NaN where none did); the other columns NaN. Without a cache
+    (`cached` False) only the empty column is added."""
+    base = ts.append_column("cache_hit_rate", pa.array(np.full(ts.num_rows, np.nan)))
+    if not cached:
+        return base
+    llm = ts.filter(pc.equal(ts["pool"], "llm"))
+    k = np.rint(llm["interval_start"].to_numpy() / interval).astype(int)
+    arrivals = np.array([t.arrivals_by_bin.get(int(i), 0) for i in k], dtype=float)
+    hits = np.array([t.hits_by_bin.get(int(i), 0) for i in k], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(arrivals > 0, hits / arrivals, np.nan)
+    nan = np.full(len(k), np.nan)
+    rows = pa.table({"interval_start": llm["interval_start"], "interval_end": llm["interval_end"],
+                     "pool": ["cache"] * len(k), "utilization": nan, "queue_mean": nan,
+                     "running_mean": nan, "power_w_mean": nan, "cache_hit_rate": rate})
+    return pa.concat_tables([base, rows])
 
 
 def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None:
@@ -113,7 +134,8 @@ def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
 def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.Table,
                      snap) -> dict:
     """`summarize` from whole tables (as a run keeps them in memory)."""
-    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru")
+    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru",
+                  interval_s=s.run.interval_s)
     tally.add("queries", queries)
     tally.add("requests", requests)
     return summarize(s, arch, model, hardware, tally.reduced(), snap)
@@ -191,6 +213,9 @@ def _answers(s, t: Reduced) -> dict:
         "answer_quality": quality,
         "degraded_fraction": _share(t.degraded, t.n),
         "partial_fraction": _share(t.partial, t.n),
+        "failed_fraction": _share(t.failed, t.n),
+        "retrieval_failed_fraction": _share(t.retrieval_failed, t.n),
+        "retrieval_timeouts": t.retrieval_timeouts,
     }
 
 

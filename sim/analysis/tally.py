@@ -6,6 +6,7 @@ whole, so those stay exact). A `Tally` of one shard reduces to a `Reduced`, and 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -56,6 +57,12 @@ class Reduced:
     lost: int = 0  # to replica failures
     retried: int = 0  # started over after a replica failure, at least once
     queries_hit: int = 0  # window queries with a request lost or retried
+    failed: int = 0  # window queries answered with an error
+    retrieval_failed: int = 0  # window queries whose every retrieval call timed out
+    retrieval_timeouts: int = 0  # calls of window queries that timed out
+    # arrivals and cache hits per time-series interval (by arrival time), all queries
+    arrivals_by_bin: Counter = field(default_factory=Counter)
+    hits_by_bin: Counter = field(default_factory=Counter)
     # kept whole: percentiles and medians
     latency: list = field(default_factory=list)  # completed window queries
     late_wait_share: list = field(default_factory=list)  # waiting / latency, late queries
@@ -70,11 +77,17 @@ class Reduced:
         return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _counts(values: np.ndarray) -> dict[int, int]:
+    keys, counts = np.unique(values, return_counts=True)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
+
+
 class Tally:
     """Feed it batches of final rows (`add`); `reduced()` gives the totals."""
 
-    def __init__(self, count_repeats: bool = True):
+    def __init__(self, count_repeats: bool = True, interval_s: float = 60.0):
         self.r = Reduced()
+        self.interval_s = interval_s
         self.count_repeats = count_repeats  # the infinite-cache bound needs every key
         self._keys: list[np.ndarray] = []
         self._window: list[np.ndarray] = []
@@ -96,6 +109,9 @@ class Tally:
             self._keys.append(col("key"))
             self._window.append(window)
         r.queries += len(window)
+        bins = (col("arrival") // self.interval_s).astype(np.int64)
+        r.arrivals_by_bin.update(_counts(bins))
+        r.hits_by_bin.update(_counts(bins[col("cache_hit")]))
         r.in_flight += int((~done).sum())
         r.n += int(window.sum())
         r.n_done += int((window & done).sum())
@@ -121,6 +137,12 @@ class Tally:
             r.late_wait_share.append(wait / latency[late])
         r.latency.append(latency[window & done])
         r.queries_hit += int((window & (col("failed_requests") > 0)).sum())
+        r.failed += int((window & (outcome == "failed")).sum())
+        no_retrieval = col("retrieval_failed")
+        calls = col("retrieval_calls")
+        r.retrieval_failed += int((window & no_retrieval).sum())
+        r.retrieval_timeouts += int(calls[window].sum() - (window & (calls > 0)
+                                                           & ~no_retrieval).sum())
         r.tokens_in += int(col("tokens_in")[window].sum())
         r.tokens_out += int(col("tokens_out")[window].sum())
 

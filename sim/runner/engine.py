@@ -112,10 +112,16 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
                    hardware.power)
     if s.faults is not None and s.faults.active:
         pool.start_failures(s.faults, rngs["faults"])
+    cache = cache_mod.build(s.cache, rngs["cache"])
+    flushes = cache_mod.flush_times(s.cache, s.run.duration_s + s.run.drain_s)
+    if flushes and s.cache.policy == "lru":
+        env.process(cache_mod.flushes(env, cache, flushes, s.cache.flush_fraction,
+                                      rngs["cache_flush"]))
     retrieval = RetrievalPool(env, s.retrieval.servers,
                               Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
-                              marks)
-    pipe = Pipeline(env, architecture_of(s), cache_mod.build(s.cache, rngs["cache"]),
+                              marks, s.retrieval.timeout_s, s.retrieval.retries,
+                              s.retrieval.on_failure)
+    pipe = Pipeline(env, architecture_of(s), cache,
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
                     shard=(shard, shards))
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
@@ -137,7 +143,8 @@ def _recording(s: Scenario, tables: str, stream_to: Path | None):
     """The recorder, and what its batches feed: the derived columns, the summary's tally,
     and the table sinks. `s` carries the measured window."""
     arch = architecture_of(s)
-    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru")
+    tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru",
+                  interval_s=s.run.interval_s)
     sinks = {kind: TableSink(tables, None if stream_to is None else
                              stream_to / f"{kind}.parquet") for kind in ("queries", "requests")}
 
@@ -201,4 +208,6 @@ def finish(s: Scenario, part: Shard) -> Results:
                                None)
     capacity = {"llm": s.llm.tp * s.llm.replicas, "retrieval": s.retrieval.servers}
     ts = metrics.timeseries(levels, capacity, snap.end, s.run.interval_s)
+    ts = metrics.cache_rows(ts, part.reduced, s.run.interval_s,
+                            arch.caches and s.cache.policy != "none")
     return Results(s, summary, part.queries, part.requests, ts, snap)

@@ -157,6 +157,17 @@ class Cache(_Section):
     ttl_s: float | None = Field(None, gt=0)
     hit_rate: float = Field(0.0, ge=0, le=1)  # `bernoulli` only
     hit_latency_s: float = Field(0.01, ge=0)
+    # index updates (`lru` only): at these times and/or every `flush_every_s` seconds, each
+    # entry is invalidated with probability `flush_fraction` (1: the cache is emptied)
+    flush_at_s: tuple[float, ...] = ()
+    flush_every_s: float | None = Field(None, gt=0)
+    flush_fraction: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _flush_times(self):
+        if any(not t >= 0 for t in self.flush_at_s):
+            raise ValueError("@flush_at_s: times of at least 0 s")
+        return self
 
 
 class Retrieval(_Section):
@@ -164,6 +175,12 @@ class Retrieval(_Section):
     service_s: Dist = Dist(dist="exponential", mean=0.05, unit="seconds")
     passage_tokens: Dist = Dist(dist="fixed", value=1000, unit="words")
     usd_per_server_hour: float = Field(0.0, ge=0)
+    # a call not done this long after it started (queueing included) is abandoned and
+    # retried up to `retries` times; a query whose calls all fail is answered with plain
+    # results (`on_failure = "degrade"`: no summaries) or not at all ("fail")
+    timeout_s: float | None = Field(None, gt=0)
+    retries: int = Field(0, ge=0)
+    on_failure: Literal["degrade", "fail"] = "degrade"
 
 
 class LLM(_Section):

@@ -46,6 +46,42 @@ class LRU:
             self._entries.popitem(last=False)
 
 
+def flush(cache, fraction: float, rng: np.random.Generator) -> int:
+    """An index update: invalidate each entry with probability `fraction` (all of them at
+    1); returns how many were dropped. Only an LRU cache keeps entries to drop."""
+    entries = getattr(cache, "_entries", None)
+    if not entries:
+        return 0
+    if fraction >= 1.0:
+        n = len(entries)
+        entries.clear()
+        return n
+    keys = list(entries)
+    drop = np.flatnonzero(rng.random(len(keys)) < fraction)
+    for i in drop.tolist():
+        del entries[keys[i]]
+    return len(drop)
+
+
+def flush_times(cfg, horizon: float) -> list[float]:
+    """When the scenario's index updates empty the cache: the times given, plus every
+    `flush_every_s` seconds, below `horizon`."""
+    times = {t for t in cfg.flush_at_s if t < horizon}
+    if cfg.flush_every_s is not None:
+        k = 1
+        while k * cfg.flush_every_s < horizon:
+            times.add(k * cfg.flush_every_s)
+            k += 1
+    return sorted(times)
+
+
+def flushes(env, cache, times: list[float], fraction: float, rng: np.random.Generator):
+    """A SimPy process: flush the cache at each of `times`."""
+    for t in times:
+        yield env.timeout(t - env.now)
+        flush(cache, fraction, rng)
+
+
 class Bernoulli:
     """Each lookup hits with a fixed probability: the article's assumed hit rate."""
 

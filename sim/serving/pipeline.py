@@ -109,7 +109,11 @@ class Pipeline:
     def serve(self, q: Query):
         env = self.env
         if self.arch.retrieves:
-            q.retrieval_wait, q.retrieval_service = yield from self.retrieval.serve()
+            q.retrieval_wait, q.retrieval_service, q.retrieval_calls, found = \
+                yield from self.retrieval.call()
+            if not found:  # every call timed out: plain results, or an error
+                q.outcome = "degraded" if self.retrieval.on_failure == "degrade" else "failed"
+                return self._end(q)
         reqs, everything = self._submit(q)
         outcome, done = yield from wait_for_responses(env, self.pool, reqs, everything,
                                                       q.arrival, self.limits)

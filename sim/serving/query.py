@@ -8,7 +8,7 @@ import math
 class Query:
     __slots__ = ("qid", "arrival", "key", "query_tokens", "outputs", "passages", "hit",
                  "retrieval_wait", "retrieval_service", "llm_submitted", "done", "responses",
-                 "outcome", "reqs")
+                 "outcome", "reqs", "retrieval_calls")
 
     def __init__(self, qid, arrival, key, query_tokens, outputs, passages):
         self.qid, self.arrival, self.key = qid, arrival, key
@@ -19,3 +19,4 @@ class Query:
         self.responses = 0
         self.outcome = "none"
         self.reqs: list = []  # its LLM requests, once submitted
+        self.retrieval_calls = 0

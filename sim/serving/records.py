@@ -29,7 +29,8 @@ REQUEST_FIELDS = (
 QUERY_FIELDS = (
     ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
     ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
-    ("retrieval_service_s", pa.float64()), ("llm_submitted", pa.float64()),
+    ("retrieval_service_s", pa.float64()), ("retrieval_calls", pa.int64()),
+    ("retrieval_failed", pa.bool_()), ("llm_submitted", pa.float64()),
     ("done", pa.float64()), ("responses", pa.int64()), ("deadline_outcome", pa.string()),
     # aggregates of the query's requests
     ("requests", pa.int64()), ("llm_wait_s", pa.float64()), ("first_response_s", pa.float64()),
@@ -112,7 +113,8 @@ class Recorder:
     def _query_row(self, q) -> None:
         rows = self._rows["queries"]
         rows.append((q.qid, q.arrival, q.key, q.hit, q.retrieval_wait, q.retrieval_service,
-                     q.llm_submitted, q.done, q.responses, q.outcome,
+                     q.retrieval_calls, q.outcome in ("degraded", "failed") and not q.reqs
+                     and q.retrieval_calls > 0, q.llm_submitted, q.done, q.responses, q.outcome,
                      *_request_aggregates(q), q.done - q.arrival, self._in_window(q.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("queries")

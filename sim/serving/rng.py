@@ -20,12 +20,13 @@ STREAMS = (
     "thinning",
     "trace",
     "faults",
+    "cache_flush",
 )
 
 
 # Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
 # own, or shards would repeat one another's service times and cache draws.
-PER_SHARD = ("retrieval_service", "cache", "faults")
+PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush")
 
 
 def streams(seed: int, shard: int | None = None) -> dict[str, np.random.Generator]:
