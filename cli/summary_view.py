@@ -39,11 +39,16 @@ ROWS = [
     ("revenue_share_busy", "cost / revenue, busy", "fraction"),
     ("cost_per_query_at_capacity", "cost/query at capacity (full batches)", "$"),
     ("price_basis", "price basis of the costs above", ""),
-    ("llm_power_w_mean", "LLM accelerators' power, mean (W)", ""),
-    ("energy_per_query_j", "energy/query (J, accelerators, idle included)", ""),
+    ("llm_power_w_mean", "LLM accelerators' power, mean (W)", "W"),
+    ("energy_per_query_j", "energy/query (J, accelerators, idle included)", "J"),
     ("owned_cost_per_query", "cost/query if owned (capital + energy)", "$"),
     ("owned_energy_usd_per_query", "  of which energy (at PUE)", "$"),
     ("owned_revenue_share", "cost / revenue if owned", "fraction"),
+    ("availability", "replica availability (up-time share)", "fraction"),
+    ("requests_retried", "requests restarted after a replica failure", ""),
+    ("requests_lost", "requests lost to replica failures", ""),
+    ("queries_affected_by_failures", "queries affected by failures", ""),
+    ("retrieval_failed_fraction", "queries whose retrieval timed out", "fraction"),
     ("tokens_in", "tokens in", ""),
     ("tokens_out", "tokens out", ""),
 ]
@@ -63,6 +68,8 @@ def show(key: str, value, unit: str, stable: bool) -> str:
         text = f"${value:.4g}"
     elif unit == "s":
         text = f"{value:.3g}"
+    elif unit in ("W", "J"):
+        text = f"{value:,.0f}"
     elif isinstance(value, int):
         text = f"{value:,}"
     else:
