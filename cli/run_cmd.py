@@ -9,7 +9,7 @@ import typer
 
 from cli.common import clean_errors, console, print_json, table
 from cli.progress import LazyProgress
-from cli.summary_view import ROWS, show, warn_if_unstable
+from cli.summary_view import ROWS, sampled_note, shown, warn_if_unstable
 
 
 @clean_errors
@@ -38,7 +38,10 @@ def run_command(
         warn_if_unstable(summ)
         return
     console.print(table(f"{s.name} ({summ['architecture']})", ["metric", "value"],
-                        [[label, show(k, summ[k], unit, summ["stable"])]
+                        [[label, shown(summ, k, unit)]
                          for k, label, unit in ROWS]))
     warn_if_unstable(summ)
+    note = sampled_note(summ)
+    if note:
+        console.print(note)
     console.print(f"run directory: {target}")

@@ -77,6 +77,24 @@ def show(key: str, value, unit: str, stable: bool) -> str:
     return f"{text} (unstable)" if key in PERCENTILES and not stable else text
 
 
+def shown(summary: dict, key: str, unit: str) -> str:
+    """`show` for a summary's key, with its 95% interval where a sampled run has one."""
+    text = show(key, summary[key], unit, summary["stable"])
+    ci = summary.get(f"{key}_ci95")
+    if ci is not None and all(isinstance(v, int | float) for v in ci):
+        lo, hi = (show(key, float(v), unit, True) for v in ci)
+        text += f" [{lo}, {hi}]"
+    return text
+
+
+def sampled_note(summary: dict) -> str | None:
+    s = summary.get("sampled_shards")
+    if not s:
+        return None
+    return (f"estimated from {s['sampled']} of {s['shards']} shards (shards "
+            f"{', '.join(map(str, s['indices']))}); [95% interval between shards]")
+
+
 def warn_if_unstable(summary: dict) -> None:
     """Overload and incomplete answers are results, said on stderr beside the table."""
     if summary.get("answer_quality") == "incomplete":

@@ -59,6 +59,9 @@ def test_marked_levels_of_shards_sum_including_past_a_shorter_shard_s_end():
     a.close(2.0)  # holds 2 after its end
     b.add(1.5, 1)
     b.close(4.0)
+    c = MarkedLevel(Marks(1.0))  # an end between marks, which the others did not keep
+    c.close(2.5)
+    assert total([a, b, c]).integral(0.0, 4.0) == pytest.approx(2 * 3.5 + 2.5)
     both = total([a, b])
     assert both.integral(0.0, 4.0) == pytest.approx(2 * 3.5 + 2.5)
     assert both.bin_means(np.array([0.0, 1.0, 2.0, 3.0, 4.0])).tolist() == \

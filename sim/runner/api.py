@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sim.runner.engine import Results, finish, simulate
+from sim.runner.sampling import run_sampled
 from sim.runner.shards import run_sharded
 from sim.scenario.schema import Scenario
 
@@ -17,6 +18,8 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None, tables: st
     ("file": memory stays flat however long the run), or dropped ("discard": a sweep or a
     sizing that needs only the summary). A sharded run merges its shards' tables in memory
     (then writes them, for "file")."""
+    if s.run.sample_shards is not None and s.run.sample_shards < s.run.shards:
+        return run_sampled(s, progress, tables, stream_to)
     if s.run.shards > 1:
         return run_sharded(s, progress, tables, stream_to)
     return finish(s, simulate(s, progress=progress, tables=tables, stream_to=stream_to))

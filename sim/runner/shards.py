@@ -88,12 +88,17 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
         progress(1.0)
     whole = merge(parts, [si.llm.replicas for si in scenarios])
     if tables == "file" and stream_to is not None:
-        for kind in ("queries", "requests"):
-            sink = TableSink("file", stream_to / f"{kind}.parquet")
-            table = whole.queries if kind == "queries" else whole.requests
-            assert table is not None
-            for batch in table.to_batches():
-                sink.write(batch)
-            sink.close()
+        write_tables(whole, stream_to)
         whole = Shard(whole.reduced, whole.snapshot)
     return finish(s, whole)
+
+
+def write_tables(held, directory: Path) -> None:
+    """`held`'s queries and requests tables to Parquet files in `directory`."""
+    for kind in ("queries", "requests"):
+        table = held.queries if kind == "queries" else held.requests
+        assert table is not None
+        sink = TableSink("file", directory / f"{kind}.parquet")
+        for batch in table.to_batches():
+            sink.write(batch)
+        sink.close()

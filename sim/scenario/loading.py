@@ -170,6 +170,8 @@ def _check_size(s: Scenario) -> None:
     fanout = s.architecture.k if s.architecture.kind == "two_stage" else \
         s.architecture.samples
     expected = s.workload.rate_qps * peak * s.run.duration_s * fanout
+    if s.run.sample_shards is not None:  # only the sampled shards' share is simulated
+        expected *= min(1.0, s.run.sample_shards / s.run.shards)
     if expected > s.run.max_llm_requests:
         raise SearchsimError(Problem(
             "workload.rate_qps", s.workload.rate_qps,

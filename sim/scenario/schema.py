@@ -72,6 +72,10 @@ class Run(_Section):
     interval_s: float = Field(60.0, gt=0)  # time-series bin width
     shards: int = Field(1, ge=1)  # split traffic by query hash into independent shards
     jobs: int = Field(1, ge=1)  # processes running shards at once (results do not depend on it)
+    # simulate only this many of the shards (chosen by the seed) and estimate the fleet from
+    # them, with intervals (docs: sampled shards); None: every shard
+    sample_shards: int | None = Field(None, ge=1)
+    sample_seed: int | None = Field(None, ge=0)  # which shards are sampled (default: seed)
     # stability verdict: unstable when more than this share of the window's queries is
     # unfinished after the drain ...
     unstable_unfinished_share: float = Field(0.01, ge=0, le=1)
@@ -86,6 +90,8 @@ class Run(_Section):
     def _warmup_before_end(self):
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"@warmup_s: a warm-up shorter than duration_s ({self.duration_s})")
+        if self.sample_shards is not None and self.sample_shards > self.shards:
+            raise ValueError(f"@sample_shards: at most run.shards ({self.shards})")
         return self
 
 

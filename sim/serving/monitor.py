@@ -149,7 +149,10 @@ def total(levels: list) -> AnyLevel:
 
 def _total_marked(levels: list[MarkedLevel]) -> MarkedLevel:
     out = MarkedLevel(Marks(levels[0]._grid))
-    times = sorted(set().union(*(lv._at for lv in levels)))
+    # every time each level can answer: the common marks, and a shard's end only where the
+    # shards that ran on past it passed it as a mark too
+    times = sorted(t for t in set().union(*(lv._at for lv in levels))
+                   if all(t in lv._at or t >= lv._closed for lv in levels))
     out._at = {t: sum(lv._cumulative_at(t) for lv in levels) for t in times}
     out._closed = max(lv._closed for lv in levels)
     out.value = sum(lv.value for lv in levels)
