@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean profiles golden mutants
+.PHONY: demo test test-ray lint bench clean profiles golden mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(VENV)/.installed-test
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The Ray backend (the `ray` extra, ~80 MB) against a local Ray instance the tests start.
+test-ray: $(VENV)/.installed-test
+	$(BIN)/python -m pip install -q -e '.[test,ray]'
+	$(BIN)/python -m pytest -q -m ray
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run_all.py

@@ -41,6 +41,9 @@ def size_command(
                                       "from the smallest that fits up to 8)."),
     overrides: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
     jobs: int = typer.Option(min(4, os.cpu_count() or 1), help="Parallel processes."),
+    backend: str = typer.Option(None, help="local (a process pool) or ray (default: the "
+                                           "scenario's run.backend)."),
+    address: str = typer.Option(None, help="Ray cluster address (default: a local Ray)."),
     price_kind: str = typer.Option(None, help="Price every accelerator at its first catalog "
                                    "price of this kind: on-demand, 1-year, 3-year, in-house, "
                                    "spot (default: the kind of the scenario's price)."),
@@ -60,7 +63,8 @@ def size_command(
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
     cands = sizing.candidates(s, hw, batches, tps, price_kind)
     with CountProgress("sizing candidates") as progress:
-        rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress)
+        rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
+                           backend or s.run.backend, address or s.run.ray_address)
     if as_json:
         print_json(rows)
         return

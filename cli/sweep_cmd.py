@@ -37,6 +37,9 @@ def sweep_command(
                                                        "the grid is their product)."),
     overrides: list[str] = typer.Option([], "--set", help="Override for every point."),
     jobs: int = typer.Option(min(4, os.cpu_count() or 1), help="Parallel processes."),
+    backend: str = typer.Option(None, help="local (a process pool) or ray (default: the "
+                                           "scenario's run.backend)."),
+    address: str = typer.Option(None, help="Ray cluster address (default: a local Ray)."),
     out: Path = typer.Option(None, "--out", help="Also write every summary as CSV."),
     force: bool = typer.Option(False, "--force", help="Replace an existing CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -47,7 +50,9 @@ def sweep_command(
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
     from cli.progress import CountProgress
     with CountProgress("sweeping", "of grid points") as progress:
-        rows = sweep.run(points, jobs, progress)
+        first = points[0][1].run
+        rows = sweep.run(points, jobs, progress, backend or first.backend,
+                         address or first.ray_address)
     if out is not None:
         from sim.io.atomic import write_text
         write_text(out, _csv(rows))

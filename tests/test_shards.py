@@ -70,3 +70,15 @@ def test_fleet_split_and_refusal(runner):
     assert res.exit_code == 2
     assert res.stderr == "error: llm.replicas: got 10, expected at least one per shard " \
                          "(11 shards)\n"
+
+
+def test_the_ray_backend_without_ray_is_a_clear_error(monkeypatch):
+    import sys
+
+    from sim.errors import SearchsimError
+    from sim.runner.parallel import map_jobs
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(SearchsimError, match=r"the ray extra: pip install 'searchsim\[ray\]'"):
+        map_jobs(abs, [1, -2], 2, backend="ray")
+    with pytest.raises(SearchsimError, match="backend: got 'dask'"):
+        map_jobs(abs, [1], backend="dask")

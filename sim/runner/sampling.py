@@ -72,7 +72,8 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     sampled shards' tables (replicas numbered across them) unless discarded."""
     check(s)
     chosen = chosen_shards(s)
-    done = map_jobs(_one, [(s, i, s.run.shards, tables) for i in chosen], s.run.jobs)
+    done = map_jobs(_one, [(s, i, s.run.shards, tables) for i in chosen], s.run.jobs,
+                    backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)

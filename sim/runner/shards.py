@@ -83,7 +83,7 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
     n = s.run.shards
     scenarios = [shard_scenario(s, i, n) for i in range(n)]
     parts = map_jobs(_simulate, [(si, i, n, tables) for i, si in enumerate(scenarios)],
-                     s.run.jobs)
+                     s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
     whole = merge(parts, [si.llm.replicas for si in scenarios])

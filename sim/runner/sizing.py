@@ -92,8 +92,8 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
 def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = ()) -> Probe:
     """Run the candidate at `replicas` once per seed (the scenario's own seed by default)."""
     base = candidate_scenario(s, c, replicas)
-    sums = [run(base.model_copy(update={"run": base.run.model_copy(update={"seed": seed})})
-                ).summary for seed in (seeds or (s.run.seed,))]
+    sums = [run(base.model_copy(update={"run": base.run.model_copy(update={"seed": seed})}),
+                tables="discard").summary for seed in (seeds or (s.run.seed,))]
     att = [x["slo_attainment"] for x in sums if x["slo_attainment"] is not None]
     causes = [x["slo_miss_cause"] for x in sums if x["slo_miss_cause"] is not None]
     return Probe(replicas, tuple(seeds or (s.run.seed,)), all(x["stable"] for x in sums),
@@ -198,7 +198,8 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
 
 def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
          jobs: int = 1, replications: int = 3,
-         progress: Callable[[int, int], None] | None = None) -> list[dict]:
+         progress: Callable[[int, int], None] | None = None, backend: str = "local",
+         address: str | None = None) -> list[dict]:
     """Every candidate's smallest passing fleet, cheapest first (failures last). Each probe
     runs `replications` seeds (the scenario's, then the next ones); a fleet passes when the
     lower end of its attainment interval reaches the target."""
@@ -211,6 +212,7 @@ def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
         raise SearchsimError(Problem("target", target, "a fraction in (0, 1]"))
     for c in cands:  # refuse a candidate that cannot exist before any process starts
         candidate_scenario(s, c, lo)
-    rows = map_jobs(_job, [(s, c, lo, hi, target, seeds) for c in cands], jobs, progress)
+    rows = map_jobs(_job, [(s, c, lo, hi, target, seeds) for c in cands], jobs, progress,
+                    backend, address)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))

@@ -51,11 +51,14 @@ def grid(path, overrides: list[str], varies: list[tuple[str, list]]
 
 
 def _summary(s) -> dict:
-    return api.run(s).summary
+    return api.run(s, tables="discard").summary
 
 
 def run(points: list[tuple[dict, Scenario]], workers: int = 1,
-        progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    summaries = map_jobs(_summary, [s for _, s in points], workers, progress)
+        progress: Callable[[int, int], None] | None = None, backend: str = "local",
+        address: str | None = None) -> list[dict]:
+    """Each point's summary, on a local process pool or Ray (`backend`)."""
+    summaries = map_jobs(_summary, [s for _, s in points], workers, progress, backend,
+                         address)
     return [{"params": p, "summary": summ} for (p, _), summ in zip(points, summaries,
                                                                    strict=True)]

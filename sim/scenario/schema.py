@@ -76,6 +76,10 @@ class Run(_Section):
     # them, with intervals (docs: sampled shards); None: every shard
     sample_shards: int | None = Field(None, ge=1)
     sample_seed: int | None = Field(None, ge=0)  # which shards are sampled (default: seed)
+    # where shards run: a local process pool, or Ray (the `ray` extra; a local instance, or
+    # the cluster at `ray_address`); results are the same either way
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     # stability verdict: unstable when more than this share of the window's queries is
     # unfinished after the drain ...
     unstable_unfinished_share: float = Field(0.01, ge=0, le=1)
