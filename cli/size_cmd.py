@@ -75,6 +75,17 @@ def _attainment(p: dict) -> str:
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
 
 
+def _cost(res: dict) -> str:
+    """Cost per query, with its interval between sampled shards and the revenue share."""
+    text = f"${res['cost_per_query_provisioned']:.4g}"
+    ci, share = res.get("cost_per_query_ci95"), res.get("revenue_share")
+    if ci:
+        text += f" [${ci[0]:.4g}, ${ci[1]:.4g}]"
+    if share is not None:
+        text += f" ({percent(share)} of revenue)"
+    return text
+
+
 def _show(s, rows: list[dict], target: float, hi: int) -> None:
     out = []
     for i, r in enumerate(rows):
@@ -85,13 +96,16 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
             out.append(cells + [f"> {hi}", "-", _attainment(r["probes"][-1]) + f" at {hi}",
                                 "-", "-", r["probes"][-1]["slo_miss_cause"] or "-", ""])
             continue
-        out.append(cells + [str(r["replicas"]), str(r["accelerators"]), _attainment(res),
-                            f"{res['latency_p99_s']:.3g}",
-                            f"${res['cost_per_query_provisioned']:.4g}",
+        replicas = f"{r['replicas']:,}" + (f" ({r['replicas_per_shard']}/shard)"
+                                           if r.get("replicas_per_shard") else "")
+        out.append(cells + [replicas, f"{r['accelerators']:,}", _attainment(res),
+                            f"{res['latency_p99_s']:.3g}", _cost(res),
                             res["slo_miss_cause"] or "-", "cheapest" if i == 0 else ""])
     console.print(table(f"{s.name}: fewest replicas whose complete answers within "
                         f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
-                        f"{s.workload.rate_qps:g} queries/s",
+                        f"{s.workload.rate_qps:,.6g} queries/s" + (
+                            f", {s.run.sample_shards} of {s.run.shards:,} shards simulated"
+                            if s.run.sample_shards else ""),
                         ["hardware", "tp", "max batch", "$/chip-h (source)", "replicas",
                          "accelerators", "SLO attainment [low]", "p99 (s)", "cost/query",
                          "misses from", ""], out))

@@ -96,13 +96,17 @@ class Shard:
 
 def simulate(s: Scenario, shard: int = 0, shards: int = 1,
              progress: Callable[[float], None] | None = None, tables: str = "memory",
-             stream_to: Path | None = None) -> Shard:
+             stream_to: Path | None = None, direct: bool = False) -> Shard:
     """Run one SimPy environment: the scenario's whole stream, or the queries whose key
     hashes to `shard` of `shards` (with that shard's share of the fleet). `tables`: keep the
     record tables in "memory", write them to Parquet files in `stream_to` as the run goes
-    ("file"), or "discard" them (only the summary's reduction is kept)."""
+    ("file"), or "discard" them (only the summary's reduction is kept). `direct`: the shard
+    draws only its own queries (at 1/shards of the rate, keys from its part of the key
+    space) instead of the whole stream, filtered: statistically the same, and the only way at
+    internet scale (sampled shards)."""
     env = simpy.Environment()
-    rngs = streams(s.run.seed, shard if shards > 1 else None)
+    direct = direct and shards > 1 and s.workload.arrival != "trace"
+    rngs = streams(s.run.seed, shard if shards > 1 else None, own_arrivals=direct)
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     measured = measured_scenario(s)
     rec, tally, sinks = _recording(measured, tables, stream_to)
@@ -123,13 +127,16 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
                               s.retrieval.on_failure)
     pipe = Pipeline(env, architecture_of(s), cache,
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
-                    shard=(shard, shards))
+                    shard=(shard, shards), direct=direct)
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
-                              s.workload.one_off_share, rngs["query_ids"])
+                              s.workload.one_off_share, rngs["query_ids"],
+                              (shard, shards) if direct else None)
     dists = {"query": s.workload.query_tokens.build(),
              "response": s.workload.response_tokens.build(),
              "passage": s.retrieval.passage_tokens.build()}
-    arrivals = workload.arrivals(s.workload, rngs, s.run.duration_s)
+    load = s.workload.model_copy(update={"rate_qps": s.workload.rate_qps / shards}) \
+        if direct else s.workload
+    arrivals = workload.arrivals(load, rngs, s.run.duration_s)
     env.process(pipe.source(arrivals, keys, dists, rngs))
     with _young_collections_rarer():
         _run_clock(env, pipe, s, progress)

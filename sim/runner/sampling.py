@@ -62,7 +62,8 @@ def check(s: Scenario) -> None:
 def _one(job) -> tuple[Results, Shard]:
     s, index, shards, tables = job
     si = shard_scenario(s, index, shards)
-    part = simulate(si, index, shards, tables="discard" if tables == "discard" else "memory")
+    part = simulate(si, index, shards, tables="discard" if tables == "discard" else "memory",
+                    direct=True)
     return finish(si, part), part
 
 

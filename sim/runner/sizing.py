@@ -5,7 +5,14 @@ replica count finds the fewest replicas whose run is stable and meets the SLO-at
 target; candidates are then ranked by provisioned cost per query. Bisection assumes that
 adding replicas never hurts attainment, which holds for these routers and schedulers up to
 simulation noise; every probe's result is returned so a reader can check. Candidates run in
-parallel on a process pool.
+parallel on a process pool (or Ray).
+
+At internet scale the scenario samples shards (`run.sample_shards` of `run.shards`): the
+search is then over replicas per shard (the fleet is that times the shards), each probe
+simulates only the sampled shards, and cost per query and revenue share come with their 95%
+intervals between shards. The first probe, at the top of the range, also brackets the
+search: a fleet whose capacity at full batches is below the offered load cannot be stable,
+so replica counts below hi x offered / sustainable are never simulated.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ class Probe:
     cost_per_query_provisioned: float | None
     revenue_share: float | None
     slo_miss_cause: str | None  # the commonest over the replications
+    # sampled shards: 95% intervals of the first replication's estimates; None otherwise
+    cost_per_query_ci95: tuple[float, float] | None = None
+    revenue_share_ci95: tuple[float, float] | None = None
+    # capacity at full batches over the offered load (first replication): below 1 the
+    # fleet cannot keep up
+    capacity_ratio: float | None = None
 
     def meets(self, target: float) -> bool:
         """Stable in every replication, and the interval's lower end at the target."""
@@ -82,9 +95,16 @@ def smallest_tp(model: str, hardware: str, bytes_per_param: float) -> int:
     return 2 ** math.ceil(math.log2(max(1.0, need / (WEIGHTS_SHARE_OF_HBM * have))))
 
 
+def sampled(s: Scenario) -> bool:
+    return s.run.sample_shards is not None and s.run.sample_shards < s.run.shards
+
+
 def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
+    """The scenario with the candidate's hardware at `replicas` (per shard when the
+    scenario samples shards)."""
     raw = loading.to_dict(s)
-    raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch, replicas=replicas)
+    fleet = replicas * s.run.shards if sampled(s) else replicas
+    raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch, replicas=fleet)
     raw["economics"]["price"] = c.price
     return loading.from_dict(raw)
 
@@ -102,7 +122,15 @@ def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = ())
                  _mean([x["latency_p99_s"] for x in sums]),
                  _mean([x["cost_per_query_provisioned"] for x in sums]),
                  _mean([x["revenue_share"] for x in sums]),
-                 max(set(causes), key=causes.count) if causes else None)
+                 max(set(causes), key=causes.count) if causes else None,
+                 _pair(sums[0].get("cost_per_query_provisioned_ci95")),
+                 _pair(sums[0].get("revenue_share_ci95")),
+                 sums[0]["sustainable_qps"] / sums[0]["offered_qps"]
+                 if sums[0]["sustainable_qps"] and sums[0]["offered_qps"] else None)
+
+
+def _pair(ci) -> tuple[float, float] | None:
+    return None if ci is None else (float(ci[0]), float(ci[1]))
 
 
 def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
@@ -117,7 +145,7 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
 
     best = None
     if ok(hi):
-        best, left, right = hi, lo, hi - 1
+        best, left, right = hi, _bracket(probes[hi], lo, hi), hi - 1
         while left <= right:
             mid = (left + right) // 2
             if ok(mid):
@@ -125,11 +153,25 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
             else:
                 left = mid + 1
     chosen = probes.get(best) if best is not None else None
-    return {"candidate": asdict(c), "replicas": best,
-            "accelerators": None if best is None else best * c.tp,
+    per = s.run.shards if sampled(s) else 1
+    return {"candidate": asdict(c), "replicas": None if best is None else best * per,
+            "replicas_per_shard": best if sampled(s) else None,
+            "accelerators": None if best is None else best * per * c.tp,
             "result": None if chosen is None else asdict(chosen),
             "probes": [asdict(probes[r]) for r in sorted(probes)],
             "advice": None if chosen is not None else _advice(probes[hi], hi)}
+
+
+BRACKET_SLACK = 0.9
+
+
+def _bracket(top: Probe, lo: int, hi: int) -> int:
+    """The fewest replicas worth simulating: capacity at full batches scales with the
+    replica count, and below the offered load no fleet is stable (10% slack for the
+    capacity estimate's use of mean lengths)."""
+    if top.capacity_ratio is None:
+        return lo
+    return max(lo, min(hi, math.ceil(BRACKET_SLACK * hi / top.capacity_ratio)))
 
 
 def _advice(at_most: Probe, hi: int) -> str:

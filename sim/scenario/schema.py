@@ -131,6 +131,7 @@ class Workload(_Section):
     cv: float = Field(1.0, gt=0)  # inter-arrival CV for `bursty`
     profile: tuple[float, ...] | None = None  # 24 hourly rate multipliers for `diurnal`
     day_s: float = Field(86400.0, gt=0)  # length of one profile day (compress it to test)
+    start_hour: float = Field(0.0, ge=0, lt=24)  # the profile's hour at which the run starts
     distinct_queries: int = Field(1_000_000, ge=1)
     zipf_alpha: float = Field(0.9, ge=0)
     one_off_share: float = Field(0.0, ge=0, le=1)

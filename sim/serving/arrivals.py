@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model.distributions import BLOCK, Distribution, Exponential, Gamma
+from sim.serving.sharding import shard_of
 
 
 def token_counts(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -61,9 +62,10 @@ class Diurnal:
     rate: float
     profile: tuple[float, ...]
     day_s: float = 86400.0
+    start_hour: float = 0.0  # the hour of the profile's day at which the run starts
 
     def multiplier(self, t: np.ndarray) -> np.ndarray:
-        hour = (np.floor(t / self.day_s * 24.0).astype(np.int64)) % 24
+        hour = (np.floor(t / self.day_s * 24.0 + self.start_hour).astype(np.int64)) % 24
         return np.asarray(self.profile)[hour]
 
     def chunks(self, rng: np.random.Generator, horizon: float,
@@ -77,11 +79,18 @@ class Diurnal:
 
 
 class QueryKeys:
-    """Zipf(alpha) over `distinct` queries (key = rank), plus one-offs (fresh negative keys)."""
+    """Zipf(alpha) over `distinct` queries (key = rank), plus one-offs (fresh negative keys).
+    With `shard` = (i, S), only the keys that hash to shard i, at their Zipf weights
+    renormalized: the queries that shard would keep from the whole stream."""
 
     def __init__(self, distinct: int, alpha: float, one_off_share: float,
-                 rng: np.random.Generator):
-        weights = np.arange(1, distinct + 1, dtype=float) ** -alpha
+                 rng: np.random.Generator, shard: tuple[int, int] | None = None):
+        ranks = np.arange(distinct, dtype=np.int64)
+        self._keys = None
+        if shard is not None:
+            ranks = ranks[shard_of(ranks, shard[1]) == shard[0]]
+            self._keys = ranks
+        weights = (ranks + 1.0) ** -alpha
         self._cdf = np.cumsum(weights / weights.sum())
         self._cdf[-1] = 1.0
         self.one_off_share = one_off_share
@@ -91,6 +100,8 @@ class QueryKeys:
     def sample(self, n: int) -> np.ndarray:
         u = self.rng.random(n)
         keys = np.searchsorted(self._cdf, self.rng.random(n), side="right").astype(np.int64)
+        if self._keys is not None:
+            keys = self._keys[keys]
         one_off = u < self.one_off_share
         count = int(one_off.sum())
         keys[one_off] = np.arange(self._next_one_off, self._next_one_off - count, -1)
@@ -112,6 +123,7 @@ def arrivals(cfg, rngs: dict, horizon: float) -> Iterator[dict]:
     if cfg.arrival == "bursty":
         return _times_only(bursty(cfg.rate_qps, cfg.cv).chunks(rngs["arrivals"], horizon))
     if cfg.arrival == "diurnal":
-        return _times_only(Diurnal(cfg.rate_qps, tuple(cfg.profile), cfg.day_s).chunks(
+        return _times_only(Diurnal(cfg.rate_qps, tuple(cfg.profile), cfg.day_s,
+                                   cfg.start_hour).chunks(
             rngs["arrivals"], horizon, rngs["thinning"]))
     return _times_only(poisson(cfg.rate_qps).chunks(rngs["arrivals"], horizon))

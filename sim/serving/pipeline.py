@@ -6,36 +6,28 @@ are not processes, they are events the replicas' scheduler loops complete.
 
 from __future__ import annotations
 
-import numpy as np
 from simpy.events import Timeout
 
 from sim.serving.arrivals import token_counts
 from sim.serving.limits import no_deadline, wait_for_responses
 from sim.serving.query import Query
+from sim.serving.sharding import shard_of
 from sim.serving.stages.request import Countdown
-
-
-def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
-    """A query's shard from its key: a fixed 64-bit mix (splitmix64's finalizer), so the
-    same query always lands on the same shard and its cache, in every run and process."""
-    with np.errstate(over="ignore"):
-        z = np.asarray(keys).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z % np.uint64(shards)).astype(np.int64)
 
 
 class Pipeline:
     """Holds the stages and runs queries through them; calls `on_query` when each ends."""
 
     def __init__(self, env, arch, cache, hit_latency_s: float, limits, pool, retrieval,
-                 records, shard=(0, 1)):
-        """`records` is told of each query's arrival and end (a `Recorder`)."""
+                 records, shard=(0, 1), direct: bool = False):
+        """`records` is told of each query's arrival and end (a `Recorder`). `shard`: this
+        pipeline's (index, count): it keeps the stream's queries that hash to it, or, `direct`,
+        its stream holds only its own (query ids then interleave: index + count x arrival)."""
         self.env, self.arch, self.cache = env, arch, cache
         self.hit_latency_s, self.limits = hit_latency_s, limits
         self.pool, self.retrieval, self.records = pool, retrieval, records
         self.shard, self.shards = shard
+        self.direct = direct
         self.pending: dict[int, Query] = {}
         self.arrived = 0
         self.source_done = False
@@ -58,17 +50,18 @@ class Pipeline:
     def source(self, arrivals, keys, dists, rngs):
         env = self.env
         # a query that needs no process: no retrieval to wait for, no deadline to watch
-        direct = not self.arch.retrieves and not self.limits.watches
+        plain = not self.arch.retrieves and not self.limits.watches
+        stride, offset = (self.shards, self.shard) if self.direct else (1, 0)
         for chunk in arrivals:
             key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
-            mine = (shard_of(key, self.shards) == self.shard).tolist() if self.shards > 1 \
-                else None
+            mine = (shard_of(key, self.shards) == self.shard).tolist() \
+                if self.shards > 1 and not self.direct else None
             # plain Python numbers from here on: numpy scalars would slow every event after
             times, key, qtok, out = (chunk["time"].tolist(), key.tolist(), qtok.tolist(),
                                      out.tolist())
             psg = None if psg is None else psg.tolist()
             for i, t in enumerate(times):
-                qid = self.arrived  # the arrival's index in the whole stream
+                qid = self.arrived * stride + offset  # the arrival's index in the stream
                 self.arrived += 1
                 if mine is not None and not mine[i]:
                     continue
@@ -78,7 +71,7 @@ class Pipeline:
                 self.records.query_arrived(q)
                 if self.arch.caches and self.cache.lookup(q.key, env.now):
                     self._hit(q)
-                elif direct:
+                elif plain:
                     self._submit_direct(q)
                 else:
                     env.process(self.serve(q))

@@ -29,10 +29,16 @@ STREAMS = (
 PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush")
 
 
-def streams(seed: int, shard: int | None = None) -> dict[str, np.random.Generator]:
+def streams(seed: int, shard: int | None = None, own_arrivals: bool = False
+            ) -> dict[str, np.random.Generator]:
     """The scenario's streams. Arrival-side streams are the same in every shard (each shard
     draws the whole stream and keeps its own queries: common random numbers); with a `shard`,
-    the work-side streams are that shard's own."""
+    the work-side streams are that shard's own. With `own_arrivals` (a sampled shard drawing
+    only its own queries) every stream is the shard's."""
+    if shard is not None and own_arrivals:
+        children = np.random.SeedSequence([seed, shard, 1]).spawn(len(STREAMS))
+        return {name: np.random.default_rng(c) for name, c in zip(STREAMS, children,
+                                                                  strict=True)}
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
     out = {name: np.random.default_rng(child) for name, child in zip(STREAMS, children,
                                                                       strict=True)}
