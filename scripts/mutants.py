@@ -26,7 +26,7 @@ MUTANTS = [
      "        self.committed += len(prefilled)", "        self.committed += 0"),
     ("a decode run's closed form switches lines one iteration early", "sim/model/decoderun.py",
      "min(steps, math.floor(gap / slope) + 1)", "min(steps, math.floor(gap / slope))"),
-    ("a leaving request is billed the replica's whole history", "sim/serving/stages/continuous.py",
+    ("a leaving request is billed the replica's whole history", "sim/serving/stages/decoding.py",
      "req.accel_s += self.acc - req.acc0", "req.accel_s += self.acc"),
     ("a level's integral at a mark drops the stretch since the last change",
      "sim/serving/monitor.py",

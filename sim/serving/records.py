@@ -56,6 +56,7 @@ class Recorder:
         self._requests: deque = deque()  # in submission (request id) order
         self._rows: dict[str, list[tuple]] = {"queries": [], "requests": []}
         self._kept: dict[str, list[pa.RecordBatch]] = {"queries": [], "requests": []}
+        self._emitted = {"queries": 0, "requests": 0}  # batches handed on
 
     # --- what the simulation tells it ------------------------------------------------------
 
@@ -83,7 +84,8 @@ class Recorder:
         while self._requests:
             self._request_row(self._requests.popleft())
         for kind in self._rows:
-            self._flush(kind)
+            if self._rows[kind] or not self._emitted[kind]:  # an empty table has a schema
+                self._flush(kind)
 
     # --- release in id order ---------------------------------------------------------------
 
@@ -121,14 +123,13 @@ class Recorder:
 
     def _flush(self, kind: str) -> None:
         rows = self._rows[kind]
-        if not rows and self._kept[kind]:
-            return
         schema = QUERY_SCHEMA if kind == "queries" else REQUEST_SCHEMA
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
         batch = pa.RecordBatch.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
             schema=schema)
         rows.clear()
+        self._emitted[kind] += 1
         self._emit(kind, batch)
 
     # --- kept in memory (no `emit`) --------------------------------------------------------

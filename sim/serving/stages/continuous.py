@@ -15,21 +15,17 @@ While the batch only decodes and nothing can change it, many iterations are pric
 interrupts the replica, which then stops at the next iteration boundary. The result is the
 same as stepping one iteration at a time, at a fraction of the events.
 
-Bookkeeping is O(1) per iteration whatever the batch: the decoding requests advance as a
-group (one token each per iteration), so the replica keeps their count, their total context,
-a tick (tokens each has had) and a running sum of chip-seconds per token; a request reads
-the tick and the sum when it starts decoding and settles the difference when it leaves
-(`_sync`). Completions come off a heap of the ticks at which each request is done.
+Bookkeeping is O(1) per iteration whatever the batch: the decoding requests advance as one
+group (`DecodingGroup`), and requests with prompt left are a list in admission order.
 """
 
 from __future__ import annotations
-
-from heapq import heappop, heappush
 
 from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
 from sim.model.perf import pairs_of_chunk
+from sim.serving.stages.decoding import DecodingGroup
 from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 from sim.serving.stages.request import Request
 
@@ -51,13 +47,7 @@ class ContinuousReplica(Replica):
         self.paused = False  # after a preemption, admit nothing until a request leaves
         self.prefilling: list[Request] = []  # running with prompt left, in admission order
         self._admissions = 0
-        # the decoding requests as a group
-        self.n_decoding = 0
-        self.decode_kv = 0  # their total context
-        self.tick = 0  # decode tokens each decoding request has had, since the start
-        self.acc = 0.0  # chip-seconds per decode token, summed since the start
-        self._completions: list[tuple[int, int, Request]] = []  # (done at tick, seq, req)
-        self._fresh: list[Request] = []  # decoding with no token yet (an empty prompt)
+        self.group = DecodingGroup()
         self._run: tuple | None = None  # (timer, run, start) of a decode run not yet cut
         self._active: tuple | None = None  # (run, start) of the decode run in progress
         self._cut: int | None = None  # iterations a cut decode run stops after
@@ -86,7 +76,7 @@ class ContinuousReplica(Replica):
         self._active = None
         done = run.finished_by(self.env.now - start)
         if done:
-            n = self.n_decoding
+            n = self.group.n
             self.kv_used += done * n
             self._advance(done, run.elapsed(done) * self.chips / (done * n) * done)
 
@@ -96,7 +86,7 @@ class ContinuousReplica(Replica):
         self._credit_completed()
         for req in self.running:
             if req.decoding:
-                self._sync(req)
+                self.group.sync(req)
 
     def _evacuate(self) -> list[Request]:
         """A failure: the running requests keep what they had settled (the iteration in
@@ -105,14 +95,14 @@ class ContinuousReplica(Replica):
         self._credit_completed()
         for req in self.running:
             if req.decoding:
-                self._sync(req)
+                self.group.sync(req)
                 req.decoding = False
             req.kv = 0
         running, self.running, self.prefilling = self.running, [], []
         if running:
             self.levels.running.add(now, -len(running))
-        self.n_decoding = self.decode_kv = self.kv_used = self.committed = 0
-        self._completions, self._fresh = [], []
+        self.kv_used = self.committed = 0
+        self.group.reset()
         self.paused = False
         self._run = self._active = self._cut = None
         if self.busy:
@@ -145,29 +135,6 @@ class ContinuousReplica(Replica):
 
     # --- memory and the decoding group ------------------------------------------------------
 
-    def _sync(self, req: Request) -> None:
-        """Settle a decoding request's tokens and chip-seconds up to now."""
-        gained = self.tick - req.tick0
-        req.kv += gained
-        req.generated += gained
-        req.accel_s += self.acc - req.acc0
-        req.tick0, req.acc0 = self.tick, self.acc
-
-    def _start_decoding(self, req: Request) -> None:
-        req.decoding = True
-        req.tick0, req.acc0 = self.tick, self.acc
-        self.n_decoding += 1
-        self.decode_kv += req.kv
-        heappush(self._completions, (self.tick + req.output - req.generated, req.seq, req))
-        if req.generated == 0:
-            self._fresh.append(req)
-
-    def _stop_decoding(self, req: Request) -> None:
-        self._sync(req)
-        req.decoding = False
-        self.n_decoding -= 1
-        self.decode_kv -= req.kv
-
     def _enter(self, req: Request) -> None:
         req.seq = self._admissions
         self._admissions += 1
@@ -177,11 +144,11 @@ class ContinuousReplica(Replica):
         if req.pending_prefill:
             self.prefilling.append(req)
         else:
-            self._start_decoding(req)
+            self.group.join(req)
 
     def _leave(self, req: Request, freed: bool = True) -> None:
         if req.decoding:
-            self._stop_decoding(req)
+            self.group.leave(req)
         else:
             self.prefilling.remove(req)
         self.running.remove(req)
@@ -190,13 +157,6 @@ class ContinuousReplica(Replica):
         req.kv = 0
         self.levels.running.add(self.env.now, -1)
         self.paused = self.paused and not freed
-
-    def _next_completion(self) -> int:
-        """The tick at which the first decoding request is done (stale entries dropped)."""
-        heap = self._completions
-        while not (heap[0][2].decoding and heap[0][2].seq == heap[0][1]):
-            heappop(heap)
-        return heap[0][0]
 
     # --- admission, removal, preemption ------------------------------------------------------
 
@@ -236,8 +196,8 @@ class ContinuousReplica(Replica):
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
-            plan = self._prefill_plan(self.n_decoding) if self.prefilling else []
-            new = self.n_decoding
+            plan = self._prefill_plan(self.group.n) if self.prefilling else []
+            new = self.group.n
             for _, _, completes in plan:
                 new += completes
             if self.committed + new <= self.capacity or len(self.running) <= 1:
@@ -291,8 +251,8 @@ class ContinuousReplica(Replica):
         running = self.running
         decoding = [r for r in running if r.decoding]
         for req in decoding:
-            self._sync(req)
-        valid = {(t, s) for t, s, r in self._completions if r.decoding and r.seq == s}
+            self.group.sync(req)
+        group = self.group
         problems = [
             (len(running) <= self.max_batch, "batch above max_batch"),
             (self.kv_used == sum(r.kv for r in running), "kv_used is not the requests' KV"),
@@ -306,9 +266,10 @@ class ContinuousReplica(Replica):
                                                             "left"),
             (self.prefilling == [r for r in running if not r.decoding],
              "prefilling is not the running requests with prompt left, in order"),
-            (self.n_decoding == len(decoding) and self.decode_kv == sum(r.kv for r in decoding),
+            (group.n == len(decoding) and group.context == sum(r.kv for r in decoding),
              "the decoding group's count or context is wrong"),
-            (valid == {(self.tick + r.output - r.generated, r.seq) for r in decoding},
+            (group.completion_ticks() == {(group.tick + r.output - r.generated, r.seq)
+                                          for r in decoding},
              "a completion tick is wrong or missing"),
             (all(0 < n <= r.pending_prefill and done == (n == r.pending_prefill)
                  for r, n, done in plan), "a prefill chunk past the prompt, or mislabelled"),
@@ -339,11 +300,11 @@ class ContinuousReplica(Replica):
     def _price_mixed(self, plan: list) -> tuple[float, float, int, int]:
         """An iteration of prefill chunks and decodes begins: (start, duration, prefill
         tokens, decoding requests)."""
-        pf_tokens, pf_pairs, decoding = 0, 0.0, self.n_decoding
+        pf_tokens, pf_pairs, decoding = 0, 0.0, self.group.n
         for req, n, _ in plan:
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
-        dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.decode_kv)
+        dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
         # Splitwise's states: a compute-bound iteration draws prompt-phase power, a
         # memory-bound one (a small chunk among many decodes) token-phase power
         self.draw(PREFILL if compute_bound else DECODE)
@@ -368,7 +329,7 @@ class ContinuousReplica(Replica):
         self.kv_used += len(prefilled)
         self.committed += len(prefilled)
         self.kv_peak = max(self.kv_peak, self.kv_used)
-        if self._completions and self._completions[0][0] <= self.tick:
+        if self.group.any_due():
             self._complete_due()
         for req in prefilled:
             if req.generated == 0:
@@ -379,12 +340,12 @@ class ContinuousReplica(Replica):
                 self.finish(req)
             else:
                 self.prefilling.remove(req)
-                self._start_decoding(req)
+                self.group.join(req)
 
     def _decode_run(self):
         """Decode-only iterations until the first completion, an arrival or a cancellation."""
-        env, start, n = self.env, self.env.now, self.n_decoding
-        left = self._next_completion() - self.tick
+        env, start, n = self.env, self.env.now, self.group.n
+        left = self.group.next_completion() - self.group.tick
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
         run = DecodeRun(self.step, n, self.kv_used, steps)
@@ -403,21 +364,17 @@ class ContinuousReplica(Replica):
 
     def _advance(self, ticks: int, chip_s_per_request: float) -> None:
         """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
-        self.tick += ticks
-        self.acc += chip_s_per_request
-        self.decode_kv += ticks * self.n_decoding
-        self.committed += ticks * self.n_decoding
-        if self._fresh:
-            for req in self._fresh:
+        group = self.group
+        self.committed += ticks * group.n
+        group.advance(ticks, chip_s_per_request)
+        if group.fresh:
+            for req in group.fresh:
                 if req.decoding and req.first_token != req.first_token:
                     req.first_token = self.env.now
-            self._fresh.clear()
+            group.fresh.clear()
 
     def _complete_due(self) -> None:
         """Requests whose last token came in this iteration leave, in admission order."""
-        heap = self._completions
-        while heap and heap[0][0] <= self.tick:
-            _, seq, req = heappop(heap)
-            if req.decoding and req.seq == seq:
-                self._leave(req)
-                self.finish(req)
+        for req in self.group.pop_due():
+            self._leave(req)
+            self.finish(req)
