@@ -19,9 +19,13 @@ from sim.model.perf import decode_times, prefill_pairs, useful_flops
 from sim.units import SECONDS_PER_HOUR
 
 
-def _percentile(x: np.ndarray, q: float):
+def _percentiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float | None]:
+    """Several percentiles of the finite values, from one partition of one copy (a long
+    run's columns are large)."""
     x = x[~np.isnan(x)]
-    return float(np.percentile(x, q)) if len(x) else None
+    if not len(x):
+        return [None] * len(qs)
+    return [float(v) for v in np.percentile(x, qs, overwrite_input=True)]
 
 
 def _mean(x: np.ndarray):
@@ -187,11 +191,12 @@ def retrieval_capacity_qps(s, miss_rate: float) -> float | None:
 
 def _latency(t: Reduced, stable: bool) -> dict:
     latency = t.column("latency")
+    p50, p95, p99 = _percentiles(latency, (50, 95, 99))
     return {
         "latency_mean_s": _mean(latency),
-        "latency_p50_s": _percentile(latency, 50),
-        "latency_p95_s": _percentile(latency, 95),
-        "latency_p99_s": _percentile(latency, 99),
+        "latency_p50_s": p50,
+        "latency_p95_s": p95,
+        "latency_p99_s": p99,
         "latency_percentiles_valid": stable,
         "llm_wait_mean_s": _ratio(t.llm_wait_sum, t.llm_wait_count),
         "retrieval_wait_mean_s": _ratio(t.retrieval_wait_sum, t.retrieval_wait_count),
@@ -297,11 +302,11 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
 def _serving(t: Reduced, snap, w0: float, w1: float) -> dict:
     """Serving figures of the window's requests, the replicas' memory, and failures:
     availability is the replicas' up-time share over the window."""
-    ttft = t.column("ttft")
+    ttft_p50, ttft_p99 = _percentiles(t.column("ttft"), (50, 99))
     caps = [r.capacity for r in snap.replicas if r.capacity]
     return {
-        "ttft_p50_s": _percentile(ttft, 50),
-        "ttft_p99_s": _percentile(ttft, 99),
+        "ttft_p50_s": ttft_p50,
+        "ttft_p99_s": ttft_p99,
         "tpot_mean_s": _ratio(t.tpot_sum, t.tpot_count),
         "max_batch_seen": max(r.batch_peak for r in snap.replicas),
         "kv_capacity_tokens": min(caps) if caps else None,

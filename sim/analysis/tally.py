@@ -73,8 +73,11 @@ class Reduced:
                           for f in fields(self)})
 
     def column(self, name: str) -> np.ndarray:
+        """A kept column, whole (its parts are joined once and dropped)."""
         parts = getattr(self, name)
-        return np.concatenate(parts) if parts else np.zeros(0)
+        if len(parts) > 1:
+            parts[:] = [np.concatenate(parts)]
+        return parts[0] if parts else np.zeros(0)
 
 
 def _counts(values: np.ndarray) -> dict[int, int]:
