@@ -44,6 +44,10 @@ def size_command(
     backend: str = typer.Option(None, help="local (a process pool) or ray (default: the "
                                            "scenario's run.backend)."),
     address: str = typer.Option(None, help="Ray cluster address (default: a local Ray)."),
+    mix: str = typer.Option(None, help="Also try mixed fleets: each candidate with 25/50/75% "
+                                       "of its replicas on this hardware (comma list)."),
+    mix_tp: str = typer.Option(None, help="Tensor-parallel degrees for --mix hardware "
+                                          "(default: the smallest that holds the model)."),
     price_kind: str = typer.Option(None, help="Price every accelerator at its first catalog "
                                    "price of this kind: on-demand, 1-year, 3-year, in-house, "
                                    "spot (default: the kind of the scenario's price)."),
@@ -62,17 +66,32 @@ def size_command(
     lo, hi = _range(replicas)
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
     cands = sizing.candidates(s, hw, batches, tps, price_kind)
+    if mix:
+        cands += sizing.mix_candidates(s, cands, mix.split(","),
+                                       _ints("--mix-tp", mix_tp) if mix_tp else None)
     with CountProgress("sizing candidates") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
+    verdict = sizing.mix_verdict(rows) if mix else None
     if as_json:
-        print_json(rows)
+        print_json({"fleets": rows, "mix_verdict": verdict} if mix else rows)
         return
     _show(s, rows, target, hi)
+    if verdict:
+        console.print(verdict, highlight=False)
 
 
 def _attainment(p: dict) -> str:
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
+
+
+def _candidate_cells(c: dict) -> list[str]:
+    price = f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"
+    if not c.get("mix"):
+        return [c["hardware"], str(c["tp"]), str(c["max_batch"]), price]
+    hw, tp, share = c["mix"]
+    return [f"{1 - share:.0%} {c['hardware']} + {share:.0%} {hw}", f"{c['tp']} + {tp}",
+            str(c["max_batch"]), f"{price} + ${c['mix_usd_per_chip_hour']:.4g} ({hw})"]
 
 
 def _cost(res: dict) -> str:
@@ -90,8 +109,7 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
     out = []
     for i, r in enumerate(rows):
         c, res = r["candidate"], r["result"]
-        cells = [c["hardware"], str(c["tp"]), str(c["max_batch"]),
-                 f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"]
+        cells = _candidate_cells(c)
         if res is None:
             out.append(cells + [f"> {hi}", "-", _attainment(r["probes"][-1]) + f" at {hi}",
                                 "-", "-", r["probes"][-1]["slo_miss_cause"] or "-", ""])
@@ -112,8 +130,7 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
     console.print(table("every probe", ["hardware", "tp", "max batch", "replicas", "stable",
                                         "SLO attainment [low]", "complete", "p99 (s)",
                                         "misses from"],
-                        [[r["candidate"]["hardware"], str(r["candidate"]["tp"]),
-                          str(r["candidate"]["max_batch"]), str(p["replicas"]),
+                        [[*_candidate_cells(r["candidate"])[:3], str(p["replicas"]),
                           "yes" if p["stable"] else "no", _attainment(p),
                           percent(p["complete_fraction"]) if p["complete_fraction"] is not None
                           else "-", f"{p['latency_p99_s']:.3g}" if p["latency_p99_s"]
@@ -121,6 +138,6 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
                          for r in rows for p in r["probes"]]))
     for r in rows:
         if r["advice"]:
-            c = r["candidate"]
-            console.print(f"{c['hardware']} tp{c['tp']} batch {c['max_batch']}: "
-                          f"{r['advice']}", highlight=False)
+            cells = _candidate_cells(r["candidate"])
+            console.print(f"{cells[0]} tp {cells[1]} batch {cells[2]}: {r['advice']}",
+                          highlight=False)

@@ -6,8 +6,9 @@ from sim.serving.cache import LRU
 from sim.serving.stages.router import LeastOutstanding, RoundRobin
 
 
-def _replicas(*loads):
-    return [SimpleNamespace(outstanding=n) for n in loads]
+def _replicas(*loads, speeds=None):
+    return [SimpleNamespace(outstanding=n, speed=1.0 if speeds is None else speeds[i])
+            for i, n in enumerate(loads)]
 
 
 def test_least_outstanding_takes_the_fewest_and_breaks_ties_to_the_lowest_index():
@@ -15,6 +16,15 @@ def test_least_outstanding_takes_the_fewest_and_breaks_ties_to_the_lowest_index(
     assert pick(_replicas(3, 1, 2)) == 1
     assert pick(_replicas(2, 1, 1)) == 1
     assert pick(_replicas(0, 0, 0)) == 0
+
+
+def test_least_outstanding_weighs_each_replica_by_its_speed():
+    """(outstanding + 1) / speed: a replica twice as fast takes the next request until it
+    holds about twice the other's load."""
+    pick = LeastOutstanding().pick
+    assert pick(_replicas(2, 1, speeds=(2.0, 1.0))) == 0  # 3/2 < 2/1
+    assert pick(_replicas(3, 1, speeds=(2.0, 1.0))) == 0  # 4/2 = 2/1: ties to the lowest
+    assert pick(_replicas(4, 1, speeds=(2.0, 1.0))) == 1  # 5/2 > 2/1
 
 
 def test_round_robin_cycles():

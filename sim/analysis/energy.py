@@ -33,13 +33,13 @@ def owned_figures(s, arch, kwh: float, n_done: int) -> dict:
     """The fleet owned: `economics.owned` (or its defaults); None where the hardware has no
     purchase price to amortize."""
     try:
-        cost = s.economics.owned.cost(s.llm.hardware)
+        costs = [(g.chips, s.economics.owned.cost(g.hardware)) for g in s.llm.fleet]
     except SearchsimError:
         return dict.fromkeys(OWNED_KEYS)
-    chips = s.llm.tp * s.llm.replicas
+    chips = s.llm.chips
     hours = (s.run.duration_s - s.run.warmup_s) / SECONDS_PER_HOUR
-    capex = chips * cost.capex_usd_per_chip_hour * hours
-    energy = kwh * cost.usd_per_it_kwh
+    capex = sum(n * cost.capex_usd_per_chip_hour for n, cost in costs) * hours
+    energy = kwh * costs[0][1].usd_per_it_kwh  # one facility: the same PUE and price
     retrieval = s.retrieval.servers * s.retrieval.usd_per_server_hour * hours \
         if arch.retrieves else 0.0
     per_query = (capex + energy + retrieval) / n_done if n_done else None

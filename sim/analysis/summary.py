@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from sim.analysis.energy import energy_figures
 from sim.analysis.tally import Reduced, Tally
 from sim.model import catalog, perf
-from sim.model.perf import decode_times, prefill_pairs, useful_flops
+from sim.model.perf import useful_flops
 from sim.units import SECONDS_PER_HOUR
 
 
@@ -84,18 +84,16 @@ def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None
     if requests_per_query == 0 or t.requests == 0:
         return None
     prompt, output = t.prompt_tokens / t.requests, t.output_tokens / t.requests
-    batch = s.llm.max_batch
-    kv = snap.replicas[0].capacity
-    if kv:
-        batch = max(1, min(batch, int(kv // (prompt + output))))
-    step = perf.build(s.llm, catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware))
-    prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
-    # the prefill samples the first token; output - 1 decode iterations follow
-    steps = max(1, round(output - 1))
-    decode = float(decode_times(step, batch, batch * (prompt + 1), steps).sum()) * (
-        output - 1) / steps
-    per_request = (prefill + decode) / batch  # replica-seconds
-    return s.llm.replicas / (per_request * requests_per_query)
+    model = catalog.model(s.llm.model)
+    requests_per_s = 0.0  # every replica group at full batches
+    for g in s.llm.fleet:
+        hw = catalog.accelerator(g.hardware)
+        kv = perf.kv_tokens(model, hw, g.tp, s.llm.bytes_per_param, s.llm.kv_memory_fraction) \
+            if s.llm.batching == "continuous" else None
+        _, per_request = perf.full_batch(perf.build(s.llm, model, hw, g.tp), s.llm.max_batch,
+                                         kv, prompt, output)
+        requests_per_s += g.replicas / per_request
+    return requests_per_s / requests_per_query
 
 
 def _stability(s, waiting, unfinished: float) -> bool:
@@ -108,7 +106,8 @@ def _stability(s, waiting, unfinished: float) -> bool:
     quarter = (w1 - w0) / 4
     first = waiting.integral(w0, w0 + quarter) / quarter
     last = waiting.integral(w1 - quarter, w1) / quarter
-    return not last > s.run.unstable_queue_growth * first + s.llm.max_batch * s.llm.replicas
+    return not last > s.run.unstable_queue_growth * first + s.llm.max_batch * \
+        s.llm.replica_count
 
 
 def _share(count: int, of: int) -> float | None:
@@ -148,7 +147,8 @@ def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.T
 def _identity(s, arch, snap) -> dict:
     return {"scenario": s.name, "architecture": arch.name, "seed": s.run.seed,
             "model": s.llm.model, "hardware": s.llm.hardware, "step_model": s.llm.step_model,
-            "batching": s.llm.batching, "accelerators": s.llm.tp * s.llm.replicas,
+            "batching": s.llm.batching, "accelerators": s.llm.chips,
+            "fleet": " + ".join(f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet),
             "duration_s": s.run.duration_s, "warmup_s": s.run.warmup_s, "simulated_s": snap.end}
 
 
@@ -241,14 +241,18 @@ def slo_miss_cause(t: Reduced) -> str | None:
 
 def _utilization(s, model, hardware, t: Reduced, snap) -> dict:
     w0, w1 = s.run.warmup_s, s.run.duration_s
-    chips = s.llm.tp * s.llm.replicas
-    utilization = snap.busy_chips.integral(w0, w1) / (chips * (w1 - w0))
+    chips = s.llm.chips
+    busy_chip_s = snap.busy_chips.integral(w0, w1)
+    utilization = busy_chip_s / (chips * (w1 - w0))
     # tokens the model processed for the window's requests: the prompt (and any
     # recomputation), then every generated token but the last fed back in
     busy = t.accelerator_s
-    mfu_busy = float(useful_flops(model, t.model_tokens) / (busy * hardware.peak_flops)) \
-        if busy > 0 else None
-    busy_replica_s = snap.busy_chips.integral(w0, w1) / s.llm.tp
+    # the busy chips' peak (a mixed fleet's, weighted by busy time)
+    peak = snap.busy_flops.integral(w0, w1) / busy_chip_s if s.llm.groups and busy_chip_s \
+        else hardware.peak_flops
+    mfu_busy = float(useful_flops(model, t.model_tokens) / (busy * peak)) if busy > 0 \
+        else None
+    busy_replica_s = snap.busy_replicas.integral(w0, w1)
     return {
         "mean_batch_size": snap.running.integral(w0, w1) / busy_replica_s
         if busy_replica_s > 0 else None,
@@ -269,7 +273,7 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
     never above it (work that spills past the window's end is not billed twice). The chip
     price is the rented one, or `chip_rate` for an owned fleet (its measured chip-hour); at
     capacity, an owned chip is priced at full power."""
-    chips = s.llm.tp * s.llm.replicas
+    chips = s.llm.chips
     seconds = s.run.duration_s - s.run.warmup_s
     usd_chip_h = s.usd_per_chip_hour if chip_rate is None else chip_rate
     retrieval_usd_h = s.retrieval.servers * s.retrieval.usd_per_server_hour \

@@ -217,7 +217,28 @@ def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = A
     return ArticleStep(model, hardware, tp, mfu)
 
 
-def build(cfg, model: Model, hardware: Accelerator) -> StepModel:
-    """The step model an `[llm]` section asks for (its profile named by `llm.profile`)."""
-    return make(cfg.step_model, model, hardware, cfg.tp, cfg.mfu, cfg.bytes_per_param,
-                load_profile(cfg.profile))
+def build(cfg, model: Model, hardware: Accelerator, tp: int | None = None) -> StepModel:
+    """The step model an `[llm]` section asks for (its profile named by `llm.profile`), for
+    its first replica group or on `hardware` at `tp`."""
+    return make(cfg.step_model, model, hardware, cfg.tp if tp is None else tp, cfg.mfu,
+                cfg.bytes_per_param, load_profile(cfg.profile))
+
+
+def kv_tokens(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
+              fraction: float) -> int:
+    """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
+    free = hardware.hbm_bytes * tp - model.weight_bytes(bytes_per_param)
+    return max(0, int(free * fraction // model.kv_bytes_per_token()))
+
+
+def full_batch(step: StepModel, max_batch: int, kv: int | None, prompt: float,
+               output: float) -> tuple[int, float]:
+    """(batch, replica-seconds per request) of a replica running full batches of requests of
+    `prompt` and `output` tokens: B = min(max_batch, the requests whose whole context fits
+    the KV cache); a prefill iteration samples the first token, output - 1 decodes follow."""
+    batch = max_batch if not kv else max(1, min(max_batch, int(kv // (prompt + output))))
+    prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
+    steps = max(1, round(output - 1))
+    decode = float(decode_times(step, batch, batch * (prompt + 1), steps).sum()) * (
+        output - 1) / steps
+    return batch, (prefill + decode) / batch

@@ -53,6 +53,8 @@ def chosen_shards(s: Scenario) -> list[int]:
 def check(s: Scenario) -> None:
     n = s.run.shards
     for field, total in (("llm.replicas", s.llm.replicas),
+                         *((f"llm.groups[{i}].replicas", g.replicas)
+                           for i, g in enumerate(s.llm.groups)),
                          ("retrieval.servers", s.retrieval.servers)):
         if total % n:
             raise SearchsimError(Problem(field, total, f"a multiple of run.shards ({n}) to "
@@ -81,7 +83,7 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     res = Results(s, summary, None, None, done[0][0].timeseries, None)
     if tables != "discard":
         parts = [p for _, p in done]
-        res.queries, res.requests = merge_tables(parts, [s.llm.replicas // s.run.shards]
+        res.queries, res.requests = merge_tables(parts, [s.llm.replica_count // s.run.shards]
                                                  * len(parts))
         if tables == "file" and stream_to is not None:
             write_tables(res, stream_to)

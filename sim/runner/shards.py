@@ -29,12 +29,16 @@ def split(total: int, parts: int, index: int) -> int:
 
 def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
     for field, total in (("llm.replicas", s.llm.replicas),
+                         *((f"llm.groups[{i}].replicas", g.replicas)
+                           for i, g in enumerate(s.llm.groups)),
                          ("retrieval.servers", s.retrieval.servers)):
         if total < shards:
             raise SearchsimError(Problem(field, total, f"at least one per shard ({shards} "
                                                        "shards)"))
     raw = loading.to_dict(s)
     raw["llm"]["replicas"] = split(s.llm.replicas, shards, index)
+    for g in raw["llm"].get("groups", []):  # each replica group shared out alike
+        g["replicas"] = split(g["replicas"], shards, index)
     raw["retrieval"]["servers"] = split(s.retrieval.servers, shards, index)
     raw["cache"]["capacity"] = split(s.cache.capacity, shards, index)
     return loading.from_dict(raw)
@@ -86,7 +90,7 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
                      s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
-    whole = merge(parts, [si.llm.replicas for si in scenarios])
+    whole = merge(parts, [si.llm.replica_count for si in scenarios])
     if tables == "file" and stream_to is not None:
         write_tables(whole, stream_to)
         whole = Shard(whole.reduced, whole.snapshot)

@@ -17,6 +17,7 @@ so replica counts below hi x offered / sustainable are never simulated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,6 +38,17 @@ class Candidate:
     price: str | float  # a catalog price key or kind of `hardware`, or $ per chip-hour
     usd_per_chip_hour: float = 0.0
     price_source: str = ""  # provider, kind and date of the price, for the reader
+    # a mixed fleet: this share of the replicas on other hardware at its own degree
+    mix: tuple[str, int, float] | None = None  # (hardware, tp, share)
+    mix_usd_per_chip_hour: float = 0.0
+
+    @property
+    def label(self) -> str:
+        base = f"{self.hardware} tp{self.tp}"
+        if self.mix is None:
+            return base
+        hw, tp, share = self.mix
+        return f"{1 - share:.0%} {base} + {share:.0%} {hw} tp{tp}"
 
 
 @dataclass(frozen=True)
@@ -103,8 +115,14 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
     """The scenario with the candidate's hardware at `replicas` (per shard when the
     scenario samples shards)."""
     raw = loading.to_dict(s)
-    fleet = replicas * s.run.shards if sampled(s) else replicas
-    raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch, replicas=fleet)
+    per = s.run.shards if sampled(s) else 1
+    first, groups = replicas, []
+    if c.mix is not None:  # `replicas` in all, split by the share (one of each at least)
+        hw, tp, share = c.mix
+        other = min(replicas - 1, max(1, round(share * replicas)))
+        first, groups = replicas - other, [{"hardware": hw, "tp": tp, "replicas": other * per}]
+    raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch,
+                      replicas=first * per, groups=groups)
     raw["economics"]["price"] = c.price
     return loading.from_dict(raw)
 
@@ -156,7 +174,7 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
     per = s.run.shards if sampled(s) else 1
     return {"candidate": asdict(c), "replicas": None if best is None else best * per,
             "replicas_per_shard": best if sampled(s) else None,
-            "accelerators": None if best is None else best * per * c.tp,
+            "accelerators": None if best is None else candidate_scenario(s, c, best).llm.chips,
             "result": None if chosen is None else asdict(chosen),
             "probes": [asdict(probes[r]) for r in sorted(probes)],
             "advice": None if chosen is not None else _advice(probes[hi], hi)}
@@ -252,9 +270,52 @@ def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
         raise SearchsimError(Problem("replicas", f"{lo}:{hi}", "1 <= low <= high"))
     if not 0 < target <= 1:
         raise SearchsimError(Problem("target", target, "a fraction in (0, 1]"))
-    for c in cands:  # refuse a candidate that cannot exist before any process starts
-        candidate_scenario(s, c, lo)
-    rows = map_jobs(_job, [(s, c, lo, hi, target, seeds) for c in cands], jobs, progress,
+    lows = [max(lo, 2) if c.mix else lo for c in cands]  # a mix has one of each at least
+    for c, low in zip(cands, lows, strict=True):  # refuse what cannot exist, before any run
+        candidate_scenario(s, c, min(low, hi))
+    rows = map_jobs(_job, [(s, c, min(low, hi), hi, target, seeds)
+                           for c, low in zip(cands, lows, strict=True)], jobs, progress,
                     backend, address)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))
+
+
+MIX_SHARES = (0.25, 0.5, 0.75)
+
+
+def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str],
+                   tps: list[int] | None = None) -> list[Candidate]:
+    """Two-group fleets: each single-type candidate with a quarter, half or three quarters
+    of its replicas on each of `mix_hardware` (at its smallest degree that holds the model,
+    or each of `tps`), priced on the same basis."""
+    out = []
+    for c in singles:
+        for hw in mix_hardware:
+            if hw == c.hardware:
+                continue
+            usd, _ = _priced(hw, c.price if isinstance(c.price, int | float)
+                             or c.price in catalog.PRICE_KINDS
+                             else catalog.price_of(c.hardware, c.price).kind)
+            for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.bytes_per_param)]:
+                out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
+                        for share in MIX_SHARES]
+    return out
+
+
+def mix_verdict(rows: list[dict]) -> str | None:
+    """Whether the cheapest passing mix beats the cheapest passing single-type fleet."""
+    def best(mixed: bool):
+        costs = [r["result"]["cost_per_query_provisioned"] for r in rows
+                 if r["result"] and (r["candidate"]["mix"] is not None) == mixed]
+        return min(costs) if costs else None
+
+    mix, single = best(True), best(False)
+    if mix is None:
+        return None if single is None else "no mixed fleet met the target"
+    if single is None:
+        return "only mixed fleets met the target"
+    if mix < single:
+        return f"a mixed fleet beats the best single-type fleet by {1 - mix / single:.1%} " \
+               "per query"
+    return f"no mix beats the best single-type fleet (the best mix costs " \
+           f"{mix / single - 1:.1%} more per query)"

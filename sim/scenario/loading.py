@@ -81,40 +81,54 @@ def _resolve_trace(s: Scenario) -> Scenario:
 
 def _check_catalog(s: Scenario) -> None:
     problems = []
-    for field, key, table in (("llm.model", s.llm.model, catalog.models()),
-                              ("llm.hardware", s.llm.hardware, catalog.accelerators())):
+    checks: list[tuple[str, str, dict]] = [
+        ("llm.model", s.llm.model, catalog.models()),
+        ("llm.hardware", s.llm.hardware, catalog.accelerators()),
+        *((f"llm.groups[{i}].hardware", g.hardware, catalog.accelerators())
+          for i, g in enumerate(s.llm.groups))]
+    for field, key, table in checks:
         if key not in table:
             problems.append(Problem(field, key, "one of: " + ", ".join(sorted(table))))
     if problems:
         raise SearchsimError(problems)
-    hw, model = catalog.accelerator(s.llm.hardware), catalog.model(s.llm.model)
+    hw = catalog.accelerator(s.llm.hardware)
     if s.llm.step_model == "roofline":
         from sim.model import profile
         profile.load(s.llm.profile)
     price = s.economics.price
     kinds = sorted({p.kind for p in hw.prices})
-    if s.economics.is_owned:
-        s.economics.owned.cost(hw.key)  # refuses hardware with no purchase price
-    elif isinstance(price, str) and price not in [p.key for p in hw.prices] + kinds:
+    if not s.economics.is_owned and isinstance(price, str) and \
+            price not in [p.key for p in hw.prices] + kinds:
         valid = ", ".join([*kinds, *(p.key for p in hw.prices)]) or "none"
         raise SearchsimError(Problem("economics.price", price,
                                      f"a $/chip-hour, 'owned', or a price of {hw.key}: "
                                      f"{valid}"))
     if isinstance(price, int | float) and not 0 < price < float("inf"):
         raise SearchsimError(Problem("economics.price", price, "a positive $/chip-hour"))
+    for i, g in enumerate(s.llm.fleet):
+        _check_group(s, g, "llm" if i == 0 else f"llm.groups[{i - 1}]")
+
+
+def _check_group(s: Scenario, g, where: str) -> None:
+    """A replica group holds the weights, has room for a KV cache, and has a price."""
+    hw, model = catalog.accelerator(g.hardware), catalog.model(s.llm.model)
+    if s.economics.is_owned:
+        s.economics.owned.cost(hw.key)  # refuses hardware with no purchase price
+    elif g.hardware != s.llm.hardware:
+        s.group_usd_per_chip_hour(g.hardware)  # refuses hardware with no price of the kind
     weights = model.weight_bytes(s.llm.bytes_per_param)
-    hbm = hw.hbm_bytes * s.llm.tp
+    hbm = hw.hbm_bytes * g.tp
     if weights > hbm:
         raise SearchsimError(Problem(
-            "llm.tp", s.llm.tp,
+            f"{where}.tp", g.tp,
             f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
-            f"({s.llm.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
+            f"({g.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
             f"{(weights - hbm) / 1e9:.0f} GB short)"))
     kv_free = (hbm - weights) * s.llm.kv_memory_fraction
     if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token():
         raise SearchsimError(Problem(
-            "llm.tp", s.llm.tp, f"room for a KV cache beside the weights (continuous batching "
-            f"needs {model.kv_bytes_per_token() / 1e6:.2f} MB per token; "
+            f"{where}.tp", g.tp, f"room for a KV cache beside the weights (continuous "
+            f"batching needs {model.kv_bytes_per_token() / 1e6:.2f} MB per token; "
             f"{max(kv_free, 0) / 1e6:.2f} MB is left)"))
 
 

@@ -194,6 +194,18 @@ class Retrieval(_Section):
     on_failure: Literal["degrade", "fail"] = "degrade"
 
 
+class Group(_Section):
+    """A group of identical replicas: `replicas` of the model on `tp` accelerators each."""
+
+    hardware: str
+    tp: int = Field(ge=1)
+    replicas: int = Field(ge=1)
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.replicas
+
+
 class LLM(_Section):
     model: str = "gpt3_175b"
     hardware: str = "a100_40gb"
@@ -211,6 +223,23 @@ class LLM(_Section):
     profile: str = "splitwise"
     mfu: float = Field(ARTICLE_MFU, gt=0, le=1)  # article step model: fixed share of peak
     bytes_per_param: float = Field(2.0, gt=0)
+    # a mixed fleet: further groups of replicas on other hardware or tensor-parallel degrees
+    # in the same pool, beside the first (hardware, tp, replicas); the router weighs each
+    # replica by its speed
+    groups: tuple[Group, ...] = ()
+
+    @property
+    def fleet(self) -> tuple[Group, ...]:
+        """Every replica group, the first being (hardware, tp, replicas)."""
+        return (Group(hardware=self.hardware, tp=self.tp, replicas=self.replicas), *self.groups)
+
+    @property
+    def chips(self) -> int:
+        return sum(g.chips for g in self.fleet)
+
+    @property
+    def replica_count(self) -> int:
+        return sum(g.replicas for g in self.fleet)
 
 
 class Architecture(_Section):
@@ -313,10 +342,26 @@ class Scenario(_Section):
     economics: Economics = Economics()
     faults: Faults | None = None  # none unless the table is given
 
+    def group_usd_per_chip_hour(self, hardware: str) -> float:
+        """A chip-hour of `hardware` before a run: rented (a catalog key of the first group's
+        hardware prices the others by its kind), or owned at full (prefill) power."""
+        if self.economics.is_owned:
+            hw = catalog.accelerator(hardware)
+            return self.economics.owned.cost(hw.key).usd_per_chip_hour_at(hw.power.prefill_w)
+        price = self.economics.price
+        if hardware != self.llm.hardware and isinstance(price, str) and \
+                price not in catalog.PRICE_KINDS:
+            price = catalog.price_of(self.llm.hardware, price).kind
+        return catalog.price_per_chip_hour(hardware, price)
+
+    @property
+    def accelerators_usd_per_hour(self) -> float:
+        """The LLM fleet's accelerators, per hour, before a run."""
+        return sum(g.chips * self.group_usd_per_chip_hour(g.hardware) for g in self.llm.fleet)
+
     @property
     def usd_per_chip_hour(self) -> float:
-        """The chip-hour price before a run: rented, or owned at full (prefill) power."""
-        if self.economics.is_owned:
-            hw = catalog.accelerator(self.llm.hardware)
-            return self.economics.owned.cost(hw.key).usd_per_chip_hour_at(hw.power.prefill_w)
-        return catalog.price_per_chip_hour(self.llm.hardware, self.economics.price)
+        """The chip-hour price before a run (a mixed fleet's chip-weighted mean)."""
+        if not self.llm.groups:
+            return self.group_usd_per_chip_hour(self.llm.hardware)
+        return self.accelerators_usd_per_hour / self.llm.chips

@@ -20,6 +20,8 @@ class ReplicaStats:
 @dataclass(frozen=True)
 class Snapshot:
     busy_chips: AnyLevel
+    busy_replicas: AnyLevel
+    busy_flops: AnyLevel  # peak FLOP/s of the busy chips
     waiting: AnyLevel
     running: AnyLevel
     power_w: AnyLevel  # watts drawn by the LLM pool's accelerators
@@ -37,7 +39,8 @@ class Snapshot:
         if len(parts) == 1:
             return parts[0]
         levels = {name: total([getattr(p, name) for p in parts]) for name in
-                  ("busy_chips", "waiting", "running", "power_w", "up", "retrieval_busy",
+                  ("busy_chips", "busy_replicas", "busy_flops", "waiting", "running",
+                   "power_w", "up", "retrieval_busy",
                    "retrieval_queue")}
         return cls(**levels, replicas=tuple(r for p in parts for r in p.replicas),
                    preemptions=sum(p.preemptions for p in parts),

@@ -107,7 +107,7 @@ class ContinuousReplica(Replica):
         self._run = self._active = self._cut = None
         if self.busy:
             self.busy = False
-            self.levels.busy_chips.add(now, -self.chips)
+            self.busy_change(-1)
         return running + super()._evacuate()
 
     def wake(self) -> None:
@@ -225,14 +225,14 @@ class ContinuousReplica(Replica):
             if not self.running:
                 if self.busy:
                     self.busy = False
-                    self.levels.busy_chips.add(self.env.now, -self.chips)
+                    self.busy_change(-1)
                     self.draw(IDLE)
                 yield self.wait(self.sleep())
                 continue
             plan = self._next_iteration()  # may preempt
             if not self.busy:  # the chips are busy from the first iteration to the last
                 self.busy = True
-                self.levels.busy_chips.add(self.env.now, self.chips)
+                self.busy_change(+1)
             if self.check_invariants:
                 self._check(plan)
             if self.prefilling:  # one iteration, flat here: the hottest path

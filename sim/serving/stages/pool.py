@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import simpy
 
 from sim.model.catalog import Power
+from sim.model.perf import StepModel
 from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.faults import Failures
@@ -23,27 +25,47 @@ def _replica_class(batching: str):
     return StaticReplica
 
 
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """Identical replicas of a pool: their step model, chips each, KV tokens each (continuous
+    batching), power by state, peak FLOP/s per chip, and relative speed."""
+
+    step: StepModel
+    tp: int
+    count: int
+    kv_capacity_tokens: int | None = None
+    power: Power | None = None
+    peak_flops: float = 0.0
+    speed: float = 1.0
+
+
 class LLMPool:
     def __init__(self, env: simpy.Environment, cfg, step, records, kv_capacity_tokens=None,
-                 marks: Marks | None = None, power: Power | None = None):
+                 marks: Marks | None = None, power: Power | None = None,
+                 groups: list[ReplicaGroup] | None = None):
         """`records` is told of each request submitted and finished (a `Recorder`); `power`:
-        the accelerators' watts by state (None: energy not tracked)."""
+        the accelerators' watts by state (None: energy not tracked). `groups`: the replica
+        groups of a mixed fleet (default: one group of `cfg.replicas` on `step`)."""
         self.env = env
         self.records = records
         self.levels = PoolLevels(marks)
         self.router = ROUTERS[cfg.router]()
-        self.chips = cfg.tp * cfg.replicas
+        groups = groups or [ReplicaGroup(step, cfg.tp, cfg.replicas, kv_capacity_tokens, power)]
+        self.chips = sum(g.tp * g.count for g in groups)
         cls = _replica_class(cfg.batching)
-        extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
-            "kv_capacity_tokens": kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
-        self.replicas = [cls(env, i, step, cfg.tp, cfg.max_batch, self.levels,
-                             records.request_finished, power,
-                             **extra) for i in range(cfg.replicas)]
+        self.replicas: list = []
+        for g in groups:
+            extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
+                "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
+            self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
+                                  self.levels, records.request_finished, g.power,
+                                  g.peak_flops, g.speed, **extra) for i in range(g.count)]
         for r in self.replicas:
             env.process(r.loop())
-        if power is not None:  # every chip idles until its replica's first iteration
-            self.levels.power_w.add(0.0, self.chips * power.idle_w)
-        self.levels.up.add(0.0, cfg.replicas)
+        idle = sum(g.tp * g.count * g.power.idle_w for g in groups if g.power is not None)
+        if idle:  # every chip idles until its replica's first iteration
+            self.levels.power_w.add(0.0, idle)
+        self.levels.up.add(0.0, len(self.replicas))
         self.failures: Failures | None = None  # set when the scenario has `[faults]`
         self._next_rid = 0
 
@@ -71,11 +93,11 @@ class LLMPool:
     def snapshot(self, retrieval, end: float) -> Snapshot:
         """Levels and counters of this pool and the retrieval pool, as picklable data."""
         lv = self.levels
-        for level in (lv.busy_chips, lv.waiting, lv.running, lv.power_w, lv.up,
-                      retrieval.busy, retrieval.queue):
+        for level in (lv.busy_chips, lv.busy_replicas, lv.busy_flops, lv.waiting, lv.running,
+                      lv.power_w, lv.up, retrieval.busy, retrieval.queue):
             level.close(end)
-        return Snapshot(lv.busy_chips, lv.waiting, lv.running, lv.power_w, lv.up,
-                        retrieval.busy, retrieval.queue,
+        return Snapshot(lv.busy_chips, lv.busy_replicas, lv.busy_flops, lv.waiting, lv.running,
+                        lv.power_w, lv.up, retrieval.busy, retrieval.queue,
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 

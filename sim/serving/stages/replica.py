@@ -25,6 +25,8 @@ class PoolLevels:
 
     def __init__(self, marks: Marks | None = None):
         self.busy_chips = new_level(marks)
+        self.busy_replicas = new_level(marks)
+        self.busy_flops = new_level(marks)  # peak FLOP/s of the busy chips (MFU, mixed fleets)
         self.waiting = new_level(marks)
         self.running = new_level(marks)
         self.power_w = new_level(marks)  # watts drawn by the pool's accelerators
@@ -39,8 +41,11 @@ IDLE, PREFILL, DECODE = 0, 1, 2  # power states: watts per chip from the catalog
 class Replica:
     def __init__(self, env: simpy.Environment, index: int, step: StepModel, chips: int,
                  max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None],
-                 power: Power | None = None):
+                 power: Power | None = None, peak_flops: float = 0.0, speed: float = 1.0):
+        """`peak_flops` per chip (for MFU); `speed`: the replica's throughput relative to
+        its pool's others (a mixed fleet's router weighs by it)."""
         self.env, self.index, self.step, self.chips = env, index, step, chips
+        self.peak_flops, self.speed = peak_flops, speed
         self.max_batch = max_batch
         self.levels = levels
         self.on_finish = on_finish
@@ -60,6 +65,13 @@ class Replica:
         self.down = False
         self.epoch = 0  # failures so far: an iteration begun in an earlier epoch is lost
         self.repaired: simpy.Event | None = None
+
+    def busy_change(self, sign: int) -> None:
+        """The replica's chips become busy (+1) or idle (-1) now."""
+        now, lv = self.env.now, self.levels
+        lv.busy_chips.add(now, sign * self.chips)
+        lv.busy_replicas.add(now, sign)
+        lv.busy_flops.add(now, sign * self.chips * self.peak_flops)
 
     def draw(self, state: int) -> None:
         """The replica's chips are in `state` from now (idle, prefill or decode)."""

@@ -16,12 +16,14 @@ class RoundRobin:
 
 
 class LeastOutstanding:
-    """Fewest requests queued or running; ties go to the lowest index (deterministic)."""
+    """Fewest requests queued or running, counting the new one, per unit of the replica's
+    speed (a mixed fleet sends a faster replica proportionally more); ties go to the lowest
+    index (deterministic). With equal speeds: the fewest outstanding."""
 
     def pick(self, replicas) -> int:
-        best, best_load = 0, replicas[0].outstanding
+        best, best_load = 0, (replicas[0].outstanding + 1) / replicas[0].speed
         for i in range(1, len(replicas)):
-            load = replicas[i].outstanding
+            load = (replicas[i].outstanding + 1) / replicas[i].speed
             if load < best_load:
                 best, best_load = i, load
         return best

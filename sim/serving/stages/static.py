@@ -62,7 +62,7 @@ class StaticReplica(Replica):
         self._batch = (start, duration, shares)
         self.batch_peak = max(self.batch_peak, len(batch))
         self.levels.running.add(start, len(batch))
-        self.levels.busy_chips.add(start, self.chips)
+        self.busy_change(+1)
         for r, share in zip(batch, shares, strict=True):
             r.started, r.first_token, r.accel_s = start, start + first, float(share)
             r.prefilled, r.generated = r.prompt, r.output
@@ -79,7 +79,7 @@ class StaticReplica(Replica):
         yield self.wait(env.timeout(max(0.0, start + duration - env.now)))
         if epoch != self.epoch:
             return
-        self.levels.busy_chips.add(env.now, -self.chips)
+        self.busy_change(-1)
         self.levels.running.add(env.now, -len(batch))
         self.draw(IDLE)
         self.running = []
@@ -94,7 +94,7 @@ class StaticReplica(Replica):
             for r in running:
                 r.accel_s *= done
                 r.generated = 0
-            self.levels.busy_chips.add(now, -self.chips)
+            self.busy_change(-1)
             self.levels.running.add(now, -len(self.running))
             self.running = []
         return running + super()._evacuate()
