@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from sim.errors import Problem, SearchsimError
 from sim.runner.engine import Results, Shard, finish, simulate
@@ -118,6 +117,8 @@ def interval(values: np.ndarray, population: int) -> tuple[float, float]:
     k, mean = len(values), float(values.mean())
     if k < 2:
         return math.nan, math.nan
+    from scipy.stats import t as student_t  # imported when needed: it is slow to load
+
     fpc = math.sqrt(max(0.0, 1 - k / population))
     half = float(student_t.ppf(0.975, k - 1)) * float(values.std(ddof=1)) / math.sqrt(k) * fpc
     return mean - half, mean + half

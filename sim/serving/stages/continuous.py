@@ -235,15 +235,22 @@ class ContinuousReplica(Replica):
                 self.busy_change(+1)
             if self.check_invariants:
                 self._check(plan)
-            if self.prefilling:  # one iteration, flat here: the hottest path
-                epoch = self.epoch
+            # each step flat here, not a sub-generator: the hottest path; the event goes
+            # through `waiting_on` so that a failure can move the loop off it
+            epoch = self.epoch
+            if self.prefilling:  # one iteration
                 start, dt, pf_tokens, decoding = self._price_mixed(plan)
-                yield self.wait(Timeout(self.env, dt))
+                self.waiting_on = timer = Timeout(self.env, dt)
+                yield timer
                 if epoch == self.epoch:  # else it was lost with the replica
                     self._end_mixed(plan, start, pf_tokens, decoding)
-            else:
-                self.draw(DECODE)
-                yield from self._decode_run()
+            else:  # decode-only iterations until a completion, an arrival or a cancellation
+                if self._state != DECODE:
+                    self.draw(DECODE)
+                self.waiting_on = timer = self._start_run()
+                yield timer  # or the boundary `_cut_run` moved the loop to
+                if epoch == self.epoch:
+                    self._end_run()
 
     def _check(self, plan: list) -> None:
         """Raise if the state about to be priced breaks an invariant: batch within bounds,
@@ -307,7 +314,9 @@ class ContinuousReplica(Replica):
         dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
         # Splitwise's states: a compute-bound iteration draws prompt-phase power, a
         # memory-bound one (a small chunk among many decodes) token-phase power
-        self.draw(PREFILL if compute_bound else DECODE)
+        state = PREFILL if compute_bound else DECODE
+        if state != self._state:
+            self.draw(state)
         for req, n, _ in plan:
             req.kv += n
             req.prefilled += n
@@ -342,23 +351,25 @@ class ContinuousReplica(Replica):
                 self.prefilling.remove(req)
                 self.group.join(req)
 
-    def _decode_run(self):
-        """Decode-only iterations until the first completion, an arrival or a cancellation."""
-        env, start, n = self.env, self.env.now, self.group.n
+    def _start_run(self) -> Timeout:
+        """Price decode-only iterations up to the first completion (or memory's limit) and
+        return the timer of their end."""
+        n = self.group.n
         left = self.group.next_completion() - self.group.tick
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
         run = DecodeRun(self.step, n, self.kv_used, steps)
-        timer = Timeout(env, run.total)
-        self._run, self._cut, self._active = (timer, run, start), None, (run, start)
-        epoch = self.epoch
-        yield self.wait(timer)  # or the boundary `_cut_run` moved the process to
-        if epoch != self.epoch:  # lost with the replica
-            return
+        timer = Timeout(self.env, run.total)
+        self._run, self._cut, self._active = (timer, run, self.env.now), None, (run, self.env.now)
+        return timer
+
+    def _end_run(self) -> None:
+        """The run ended, at its last iteration or where it was cut."""
+        run, start = self._active  # type: ignore[misc]
         self._run = self._active = None
-        done = steps if self._cut is None else self._cut
+        done, n = run.steps if self._cut is None else self._cut, self.group.n
         self.kv_used += done * n
-        self._advance(done, (env.now - start) * self.chips / (done * n) * done)
+        self._advance(done, (self.env.now - start) * self.chips / (done * n) * done)
         self.kv_peak = max(self.kv_peak, self.kv_used)
         self._complete_due()
 
@@ -366,7 +377,9 @@ class ContinuousReplica(Replica):
         """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
         group = self.group
         self.committed += ticks * group.n
-        group.advance(ticks, chip_s_per_request)
+        group.tick += ticks  # DecodingGroup.advance, inlined: once per iteration
+        group.acc += chip_s_per_request
+        group.context += ticks * group.n
         if group.fresh:
             for req in group.fresh:
                 if req.decoding and req.first_token != req.first_token:
