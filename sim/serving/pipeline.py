@@ -12,7 +12,7 @@ from sim.serving.arrivals import token_counts
 from sim.serving.limits import no_deadline, wait_for_responses
 from sim.serving.query import Query
 from sim.serving.sharding import shard_of
-from sim.serving.stages.request import Countdown
+from sim.serving.stages.request import Callback, Countdown
 
 
 class Pipeline:
@@ -77,18 +77,18 @@ class Pipeline:
                     env.process(self.serve(q))
         self.source_done = True
 
-    def _submit(self, q: Query) -> tuple[list, Countdown]:
+    def _submit(self, q: Query, waiter: Countdown | Callback | None = None
+                ) -> tuple[list, Countdown | Callback]:
         q.llm_submitted = self.env.now
-        everything = Countdown(self.env, self.arch.fanout)
+        everything = waiter if waiter is not None else Countdown(self.env, self.arch.fanout)
         q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
                   for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
         return q.reqs, everything
 
     def _submit_direct(self, q: Query) -> None:
-        """Straight to the LLM pool, answered by a callback when every response is in."""
-        reqs, everything = self._submit(q)
-        everything.callbacks.append(lambda _: self._answered(q, no_deadline(
-            self.env, q.arrival, self.limits), reqs))
+        """Straight to the LLM pool, answered the moment its last response is in."""
+        self._submit(q, Callback(self.arch.fanout, lambda: self._answered(
+            q, no_deadline(self.env, q.arrival, self.limits), q.reqs)))
 
     def _answered(self, q: Query, outcome: str, done: list) -> None:
         if any(r.lost for r in done):  # a replica failure lost responses: not complete

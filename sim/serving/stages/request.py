@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import simpy
 
@@ -21,6 +22,21 @@ class Countdown(simpy.Event):
             self.succeed()
 
 
+class Callback:
+    """Calls `then` when `n` requests have finished, at the moment the last one does: what
+    a query no process waits on needs (no event at all)."""
+
+    __slots__ = ("left", "then")
+
+    def __init__(self, n: int, then: Callable[[], None]):
+        self.left, self.then = n, then
+
+    def count(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.then()
+
+
 class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
@@ -28,7 +44,7 @@ class Request:
                  "acc0", "arrival", "lost", "retries")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
-                 waiter: Countdown | None = None, arrival: float = math.nan):
+                 waiter: Countdown | Callback | None = None, arrival: float = math.nan):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
         self.submitted = env.now
         self.started = math.nan
