@@ -72,7 +72,8 @@ class StaticReplica(Replica):
             return
         self.draw(DECODE)
         for i in np.argsort(ends, kind="stable"):
-            yield self.wait(env.timeout(start + ends[i] - env.now))
+            # never negative: `now` is start + first, summed in floating point
+            yield self.wait(env.timeout(max(0.0, start + ends[i] - env.now)))
             if epoch != self.epoch:
                 return
             self.finish(batch[i])
