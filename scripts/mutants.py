@@ -70,6 +70,19 @@ MUTANTS = [
      "return erlang_c(c, lam / mu) / ((c + 1) * mu - lam)"),
     ("calibration fits squared error, not robust", "sim/model/calibration.py",
      'loss="soft_l1"', 'loss="linear"'),
+    ("[new] a restarted request keeps its old tokens", "sim/serving/stages/faults.py",
+     "                req.generated = 0\n", "                pass\n"),
+    ("[new] memory-bound iterations drawn at prompt-phase power",
+     "sim/serving/stages/continuous.py",
+     "state = PREFILL if compute_bound else DECODE", "state = PREFILL"),
+    ("[new] sampled intervals without the finite-population factor", "sim/runner/sampling.py",
+     "fpc = math.sqrt(max(0.0, 1 - k / population))", "fpc = 1.0"),
+    ("[new] the router ignores replica speed", "sim/serving/stages/router.py",
+     "load = (replicas[i].outstanding + 1) / replicas[i].speed",
+     "load = replicas[i].outstanding + 1.0"),
+    ("[new] availability over replica-time counted once per pool", "sim/analysis/summary.py",
+     '"availability": snap.up.integral(w0, w1) / (len(snap.replicas) * (w1 - w0)),',
+     '"availability": snap.up.integral(w0, w1) / (w1 - w0),'),
     ("cancelled requests' work is free", "sim/serving/stages/continuous.py",
      "            req.accel_s += per_token * n", "            req.accel_s += 0.0 * n"),
 ]
@@ -77,6 +90,8 @@ MUTANTS = [
 
 # the tests most likely to kill a serving or model mutant first, then the rest of the suite
 FIRST = ["tests/test_decoderun.py", "tests/test_monitor.py", "tests/test_streaming.py",
+         "tests/test_faults.py", "tests/test_energy.py", "tests/test_sampling.py",
+         "tests/test_mixed.py",
          "tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",
          "tests/test_limits.py", "tests/test_calibration.py", "tests/test_roofline.py",
          "tests/test_golden.py", "tests/test_core.py", "tests/test_theory.py",
