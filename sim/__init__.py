@@ -25,10 +25,15 @@ def load(path, overrides=()):
     return _load(path, list(overrides))
 
 
-def run(scenario, progress=None):
+def run(scenario, progress=None, tables="memory", stream_to=None):
     """Simulate a scenario (a `Scenario` or a path to its TOML file); returns `Results`
-    with `summary` (dict) and the `queries`, `requests` and `timeseries` Arrow tables."""
+    with `summary` (dict) and the `queries`, `requests` and `timeseries` Arrow tables.
+    `tables="file"` streams the two record tables to Parquet files in the directory
+    `stream_to` as the run goes (memory stays flat; they are then None on the result);
+    `tables="discard"` keeps only the summary."""
+    from pathlib import Path
+
     from sim.runner.api import run as _run
     if isinstance(scenario, str | os.PathLike):
         scenario = load(scenario)
-    return _run(scenario, progress)
+    return _run(scenario, progress, tables, None if stream_to is None else Path(stream_to))
