@@ -292,7 +292,7 @@ class ContinuousReplica(Replica):
         budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
         plan = []
         for req in self.prefilling:
-            need = req.pending_prefill
+            need = req.prompt + req.generated - req.kv  # its pending prefill
             take = need if budget is None else min(need, budget)
             if take <= 0:
                 break
@@ -308,18 +308,17 @@ class ContinuousReplica(Replica):
         """An iteration of prefill chunks and decodes begins: (start, duration, prefill
         tokens, decoding requests)."""
         pf_tokens, pf_pairs, decoding = 0, 0.0, self.group.n
-        for req, n, _ in plan:
+        for req, n, _ in plan:  # attention pairs over the KV before the chunk, then the chunk
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
+            req.kv += n
+            req.prefilled += n
         dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
         # Splitwise's states: a compute-bound iteration draws prompt-phase power, a
         # memory-bound one (a small chunk among many decodes) token-phase power
         state = PREFILL if compute_bound else DECODE
         if state != self._state:
             self.draw(state)
-        for req, n, _ in plan:
-            req.kv += n
-            req.prefilled += n
         self.kv_used += pf_tokens + decoding
         return self.env.now, dt, pf_tokens, decoding
 
@@ -327,17 +326,19 @@ class ContinuousReplica(Replica):
         now = self.env.now
         # elapsed chip-time shared among requests in proportion to tokens processed
         per_token = (now - start) * self.chips / (pf_tokens + decoding)
-        for req, n, _ in plan:
-            req.accel_s += per_token * n
-        self._advance(1, per_token)
         # as in vLLM, TensorRT-LLM and SGLang, the iteration that completes a prefill samples
         # the request's first token (its KV slot is held from now, like a decoded token's)
-        prefilled = [r for r, _, completes in plan if completes]
-        for req in prefilled:
-            req.kv += 1
+        prefilled = []
+        for req, n, completes in plan:
+            req.accel_s += per_token * n
+            if completes:
+                req.kv += 1
+                prefilled.append(req)
+        self._advance(1, per_token)
         self.kv_used += len(prefilled)
         self.committed += len(prefilled)
-        self.kv_peak = max(self.kv_peak, self.kv_used)
+        if self.kv_used > self.kv_peak:
+            self.kv_peak = self.kv_used
         if self.group.any_due():
             self._complete_due()
         for req in prefilled:
