@@ -33,7 +33,7 @@ def test_the_router_sends_a_faster_replica_proportionally_more():
     res = run(s)
     per = res.requests.to_pandas().groupby("replica").size()
     fast, slow = per[per.index < 4].mean(), per[per.index >= 4].mean()
-    from sim.runner.engine import replica_groups
+    from sim.runner.fleet import replica_groups
     groups = replica_groups(s, catalog.model(s.llm.model))
     assert groups[0].speed == 1.0 and groups[1].speed < 1.0
     assert fast / slow == pytest.approx(1 / groups[1].speed, rel=0.25)

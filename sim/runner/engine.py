@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,8 +17,9 @@ from sim.analysis.columns import query_columns, request_columns
 from sim.analysis.tally import Reduced, Tally
 from sim.errors import Problem, SearchsimError
 from sim.io.tables import TableSink
-from sim.model import catalog, perf
+from sim.model import catalog
 from sim.model.distributions import Buffered
+from sim.runner import fleet
 from sim.scenario.schema import Scenario
 from sim.serving import arrivals as workload
 from sim.serving import cache as cache_mod
@@ -29,7 +29,7 @@ from sim.serving.pipeline import Pipeline
 from sim.serving.records import Recorder
 from sim.serving.rng import streams
 from sim.serving.snapshot import Snapshot
-from sim.serving.stages.pool import LLMPool, ReplicaGroup
+from sim.serving.stages.pool import LLMPool
 from sim.serving.stages.retrieval import RetrievalPool
 
 TICKS = 200  # progress granularity and drain-check resolution
@@ -49,39 +49,6 @@ def architecture_of(s: Scenario):
     """The architecture that runs (an LLM request trace replaces the scenario's)."""
     trace = s.workload.replayed
     return architecture(s.architecture, None if trace is None else trace.kind)
-
-
-def kv_capacity_tokens(s: Scenario, model, hardware, tp: int | None = None) -> int:
-    """KV-cache tokens a replica of the first group (or on `hardware` at `tp`) holds."""
-    return perf.kv_tokens(model, hardware, s.llm.tp if tp is None else tp,
-                          s.llm.bytes_per_param, s.llm.kv_memory_fraction)
-
-
-def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
-    """The pool's replica groups: each group's step model, KV capacity, power and peak; in a
-    mixed fleet each also gets its speed, requests per second at full batches relative to the
-    first group's (mean lengths from the scenario's distributions)."""
-    out = []
-    for g in s.llm.fleet:
-        hw = catalog.accelerator(g.hardware)
-        kv = kv_capacity_tokens(s, model, hw, g.tp) if s.llm.batching == "continuous" else None
-        out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
-                                hw.power, hw.peak_flops))
-    if len(out) > 1:
-        prompt, output = mean_lengths(s)
-        per_request = [perf.full_batch(g.step, s.llm.max_batch, g.kv_capacity_tokens, prompt,
-                                       output)[1] for g in out]
-        out = [dataclasses.replace(g, speed=per_request[0] / p)
-               for g, p in zip(out, per_request, strict=True)]
-    return out
-
-
-def mean_lengths(s: Scenario) -> tuple[float, float]:
-    """Mean prompt and output tokens of an LLM request, from the scenario's distributions."""
-    prompt = s.workload.query_tokens.build().mean
-    if s.architecture.kind == "two_stage":
-        prompt += s.retrieval.passage_tokens.build().mean
-    return prompt, s.workload.response_tokens.build().mean
 
 
 def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
@@ -139,7 +106,7 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     measured = measured_scenario(s)
     rec, tally, sinks = _recording(measured, tables, stream_to)
     marks = level_marks(measured)
-    groups = replica_groups(s, model)
+    groups = fleet.replica_groups(s, model)
     pool = LLMPool(env, s.llm, groups[0].step, rec, marks=marks, groups=groups)
     if s.faults is not None and s.faults.active:
         pool.start_failures(s.faults, rngs["faults"])

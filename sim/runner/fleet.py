@@ -1,0 +1,43 @@
+"""The LLM pool's replica groups as the simulation builds them: each group's step model, KV
+capacity, power, peak and, in a mixed fleet, its speed relative to the first group."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sim.model import catalog, perf
+from sim.scenario.schema import Scenario
+from sim.serving.stages.pool import ReplicaGroup
+
+
+def kv_capacity_tokens(s: Scenario, model, hardware, tp: int | None = None) -> int:
+    """KV-cache tokens a replica of the first group (or on `hardware` at `tp`) holds."""
+    return perf.kv_tokens(model, hardware, s.llm.tp if tp is None else tp,
+                          s.llm.bytes_per_param, s.llm.kv_memory_fraction)
+
+
+def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
+    """The pool's replica groups: each group's step model, KV capacity, power and peak; in a
+    mixed fleet each also gets its speed, requests per second at full batches relative to the
+    first group's (mean lengths from the scenario's distributions)."""
+    out = []
+    for g in s.llm.fleet:
+        hw = catalog.accelerator(g.hardware)
+        kv = kv_capacity_tokens(s, model, hw, g.tp) if s.llm.batching == "continuous" else None
+        out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
+                                hw.power, hw.peak_flops))
+    if len(out) > 1:
+        prompt, output = mean_lengths(s)
+        per_request = [perf.full_batch(g.step, s.llm.max_batch, g.kv_capacity_tokens, prompt,
+                                       output)[1] for g in out]
+        out = [dataclasses.replace(g, speed=per_request[0] / p)
+               for g, p in zip(out, per_request, strict=True)]
+    return out
+
+
+def mean_lengths(s: Scenario) -> tuple[float, float]:
+    """Mean prompt and output tokens of an LLM request, from the scenario's distributions."""
+    prompt = s.workload.query_tokens.build().mean
+    if s.architecture.kind == "two_stage":
+        prompt += s.retrieval.passage_tokens.build().mean
+    return prompt, s.workload.response_tokens.build().mean
