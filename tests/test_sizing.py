@@ -79,3 +79,21 @@ def test_candidates_share_one_price_basis():
         sizing.candidates(s, ["h100", "a100_40gb"], [64], [8], price_kind="1-year")
     with pytest.raises(SearchsimError, match="--price-kind: got 'cheap'"):
         sizing.candidates(s, ["h100"], [64], [8], price_kind="cheap")
+
+
+def test_an_owned_fleet_is_sized_on_its_owned_chip_hour():
+    """price = "owned" prices every candidate at capital + energy at full power, the same
+    basis for each accelerator."""
+    from sim.model import catalog
+    from sim.runner import sizing
+    from sim.scenario import loading
+    from tests.conftest import SCENARIOS
+    s = loading.load(SCENARIOS / "modern_two_stage.toml", ['economics.price="owned"'])
+    cands = sizing.candidates(s, ["h100", "a100_80gb"], [128], [4])
+    for c in cands:
+        chip = catalog.accelerator(c.hardware)
+        assert c.price == "owned"
+        assert c.usd_per_chip_hour == s.economics.owned.cost(c.hardware).usd_per_chip_hour_at(
+            chip.power.prefill_w)
+    mixes = sizing.mix_candidates(s, cands[:1], ["a100_80gb"], [4])
+    assert mixes[0].mix_usd_per_chip_hour == cands[1].usd_per_chip_hour

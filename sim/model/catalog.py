@@ -199,6 +199,14 @@ def price_of(hardware: str, price: str) -> Price:
     return hw.price(price)
 
 
+def basis_of(hardware: str, price: str | float) -> str | float:
+    """The basis a price of `hardware` stands for, to price other accelerators alike: a
+    catalog key becomes its kind; a kind, "owned" or a $/chip-hour stays as it is."""
+    if isinstance(price, str) and price not in PRICE_KINDS and price != "owned":
+        return price_of(hardware, price).kind
+    return price
+
+
 def price_per_chip_hour(hardware: str, price: str | float) -> float:
     """A catalog price key or kind of `hardware`, or a number already in $ per chip-hour."""
     if isinstance(price, int | float):

@@ -85,6 +85,7 @@ class Shard:
 
     reduced: Reduced
     snapshot: Snapshot
+    window_end: float  # the measured window's end (a replayed trace may end it early)
     queries: pa.Table | None = None
     requests: pa.Table | None = None
 
@@ -136,7 +137,7 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
         _run_clock(env, pipe, s, progress)
     pool.settle()
     rec.close()
-    return Shard(tally.reduced(), pool.snapshot(retrieval, env.now),
+    return Shard(tally.reduced(), pool.snapshot(retrieval, env.now), measured.run.duration_s,
                  sinks["queries"].close(), sinks["requests"].close())
 
 
@@ -196,8 +197,10 @@ def window_within_trace(s: Scenario, arrival) -> Scenario:
 
 
 def finish(s: Scenario, part: Shard) -> Results:
-    """Summary and time series from a finished simulation (or from merged shards)."""
-    s = measured_scenario(s)
+    """Summary and time series from a finished simulation (or from merged shards), over the
+    window the simulation measured (no trace read again)."""
+    if part.window_end != s.run.duration_s:
+        s = s.model_copy(update={"run": s.run.model_copy(update={"duration_s": part.window_end})})
     model, hardware = catalog.model(s.llm.model), catalog.accelerator(s.llm.hardware)
     arch = architecture_of(s)
     snap = part.snapshot

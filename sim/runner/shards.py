@@ -55,9 +55,9 @@ def merge(parts: list[Shard], replicas_per_shard: list[int]) -> Shard:
     reduced = functools.reduce(operator.add, [p.reduced for p in parts])
     snapshot = Snapshot.merge([p.snapshot for p in parts])
     if parts[0].queries is None:
-        return Shard(reduced, snapshot)
+        return Shard(reduced, snapshot, parts[0].window_end)
     queries, requests = merge_tables(parts, replicas_per_shard)
-    return Shard(reduced, snapshot, queries, requests)
+    return Shard(reduced, snapshot, parts[0].window_end, queries, requests)
 
 
 def merge_tables(parts: list[Shard], replicas_per_shard: list[int]
@@ -93,7 +93,7 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
     whole = merge(parts, [si.llm.replica_count for si in scenarios])
     if tables == "file" and stream_to is not None:
         write_tables(whole, stream_to)
-        whole = Shard(whole.reduced, whole.snapshot)
+        whole = Shard(whole.reduced, whole.snapshot, whole.window_end)
     return finish(s, whole)
 
 

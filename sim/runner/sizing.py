@@ -228,19 +228,22 @@ def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str
                                          "one of: " + ", ".join(catalog.PRICE_KINDS)))
         return price_kind
     price = s.economics.price
-    if hardware == [s.llm.hardware] or (isinstance(price, str)
-                                        and price in catalog.PRICE_KINDS):
+    if hardware == [s.llm.hardware]:
         return price
     if isinstance(price, int | float):
         raise SearchsimError(Problem("--price-kind", None, "a price kind to compare "
                                      f"{', '.join(hardware)} on one basis (the scenario's price "
                                      "is a plain $/chip-hour)"))
-    return catalog.price_of(s.llm.hardware, price).kind
+    return catalog.basis_of(s.llm.hardware, price)
 
 
-def _priced(hw: str, price: str | float) -> tuple[float, str]:
+def _priced(s: Scenario, hw: str, price: str | float) -> tuple[float, str]:
     if isinstance(price, int | float):
         return float(price), "the scenario's $/chip-hour"
+    if price == "owned":  # capital + energy, at full power for the ranking
+        chip = catalog.accelerator(hw)
+        usd = s.economics.owned.cost(hw).usd_per_chip_hour_at(chip.power.prefill_w)
+        return usd, "owned: capital + energy at full power"
     p = catalog.price_of(hw, price)
     return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}"
 
@@ -250,7 +253,7 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
     price = price_basis(s, hardware, price_kind)
     out = []
     for hw in hardware:
-        usd, source = _priced(hw, price)
+        usd, source = _priced(s, hw, price)
         degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.bytes_per_param)
         out += [Candidate(hw, d, b, price, usd, source) for d in degrees for b in batches]
     return out
@@ -293,9 +296,7 @@ def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str
         for hw in mix_hardware:
             if hw == c.hardware:
                 continue
-            usd, _ = _priced(hw, c.price if isinstance(c.price, int | float)
-                             or c.price in catalog.PRICE_KINDS
-                             else catalog.price_of(c.hardware, c.price).kind)
+            usd, _ = _priced(s, hw, catalog.basis_of(c.hardware, c.price))
             for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.bytes_per_param)]:
                 out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
                         for share in MIX_SHARES]

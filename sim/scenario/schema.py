@@ -349,9 +349,8 @@ class Scenario(_Section):
             hw = catalog.accelerator(hardware)
             return self.economics.owned.cost(hw.key).usd_per_chip_hour_at(hw.power.prefill_w)
         price = self.economics.price
-        if hardware != self.llm.hardware and isinstance(price, str) and \
-                price not in catalog.PRICE_KINDS:
-            price = catalog.price_of(self.llm.hardware, price).kind
+        if hardware != self.llm.hardware:
+            price = catalog.basis_of(self.llm.hardware, price)
         return catalog.price_per_chip_hour(hardware, price)
 
     @property

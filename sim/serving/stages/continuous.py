@@ -378,9 +378,7 @@ class ContinuousReplica(Replica):
         """The decoding group has had `ticks` more tokens each, at this many chip-seconds."""
         group = self.group
         self.committed += ticks * group.n
-        group.tick += ticks  # DecodingGroup.advance, inlined: once per iteration
-        group.acc += chip_s_per_request
-        group.context += ticks * group.n
+        group.advance(ticks, chip_s_per_request)
         if group.fresh:
             for req in group.fresh:
                 if req.decoding and req.first_token != req.first_token:
