@@ -22,9 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHORT = ["run.duration_s=600", "run.warmup_s=100", "run.drain_s=300"]
 EXTRA = {  # cases the bundled scenarios do not reach
-    "preempting": ("modern_two_stage", ["llm.kv_memory_fraction=0.015"]),
-    "overloaded": ("chatgpt_equivalent", ["llm.batching='continuous'",
-                                          "workload.rate_qps=20", "run.drain_s=30"]),
+    "preempting": ("scenarios/modern_two_stage", ["llm.kv_memory_fraction=0.015"]),
+    "overloaded": ("scenarios/chatgpt_equivalent", ["llm.batching='continuous'",
+                                                    "workload.rate_qps=20", "run.drain_s=30"]),
+    # prompts longer than a chunk: runs of chunked-prefill iterations
+    "reference": ("bench/scenarios/reference_workload", []),
+    "small_chunks": ("scenarios/modern_two_stage_faults", ["llm.chunk_tokens=96"]),
 }
 
 
@@ -33,7 +36,7 @@ def save(out: Path) -> None:
     from sim.scenario import loading
     out.mkdir(parents=True, exist_ok=True)
     cases = {p.stem: (p, SHORT) for p in sorted((ROOT / "scenarios").glob("*.toml"))}
-    cases.update({k: (ROOT / "scenarios" / f"{name}.toml", [*SHORT, *sets])
+    cases.update({k: (ROOT / f"{name}.toml", [*SHORT, *sets])
                   for k, (name, sets) in EXTRA.items()})
     for name, (path, sets) in cases.items():
         res = run(loading.load(path, sets))

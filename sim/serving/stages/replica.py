@@ -119,8 +119,11 @@ class Replica:
     def finish(self, req: Request) -> None:
         req.finished = self.env.now
         self.on_finish(req)
-        if req.waiter is not None:
-            req.waiter.count()
+        # told once; letting go of the waiter also breaks the request -> waiter -> query ->
+        # request cycle, so the request is freed by reference counting, not by the collector
+        waiter, req.waiter = req.waiter, None
+        if waiter is not None:
+            waiter.count()
 
     # --- failures ------------------------------------------------------------------------
 
