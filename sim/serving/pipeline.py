@@ -14,6 +14,10 @@ from sim.serving.query import Query
 from sim.serving.sharding import shard_of
 from sim.serving.stages.request import Callback, Countdown
 
+# The clock is read as `env._now`, SimPy's own attribute behind its `now` property: this
+# module reads it millions of times a run, and the property call costs 3% of the run
+# (simpy is pinned below 5 in pyproject.toml for this and `Process._resume`).
+
 
 class Pipeline:
     """Holds the stages and runs queries through them; calls `on_query` when each ends."""
@@ -65,11 +69,11 @@ class Pipeline:
                 self.arrived += 1
                 if mine is not None and not mine[i]:
                     continue
-                yield Timeout(env, t - env.now)
+                yield Timeout(env, t - env._now)
                 q = Query(qid, t, key[i], qtok[i], out[i], None if psg is None else psg[i])
                 self.pending[qid] = q
                 self.records.query_arrived(q)
-                if self.arch.caches and self.cache.lookup(q.key, env.now):
+                if self.arch.caches and self.cache.lookup(q.key, env._now):
                     self._hit(q)
                 elif plain:
                     self._submit_direct(q)
@@ -79,7 +83,7 @@ class Pipeline:
 
     def _submit(self, q: Query, waiter: Countdown | Callback | None = None
                 ) -> tuple[list, Countdown | Callback]:
-        q.llm_submitted = self.env.now
+        q.llm_submitted = self.env._now
         everything = waiter if waiter is not None else Countdown(self.env, self.arch.fanout)
         q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
                   for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
@@ -96,7 +100,7 @@ class Pipeline:
             outcome = "partial" if done else "degraded"
         q.outcome, q.responses = outcome, len(done)
         if outcome != "degraded" and self.arch.caches:
-            self.cache.insert(q.key, self.env.now)
+            self.cache.insert(q.key, self.env._now)
         self._end(q)
 
     def serve(self, q: Query):
@@ -118,7 +122,7 @@ class Pipeline:
         Timeout(self.env, self.hit_latency_s).callbacks.append(lambda _: self._end(q))
 
     def _end(self, q: Query) -> None:
-        q.done = self.env.now
+        q.done = self.env._now
         del self.pending[q.qid]
         self.records.query_ended(q)
 

@@ -24,10 +24,13 @@ from __future__ import annotations
 from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
-from sim.model.perf import pairs_of_chunk
 from sim.serving.stages.decoding import DecodingGroup
 from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 from sim.serving.stages.request import Request
+
+# The clock is read as `env._now`, SimPy's own attribute behind its `now` property: this
+# module reads it millions of times a run, and the property call costs 3% of the run
+# (simpy is pinned below 5 in pyproject.toml for this and `Process._resume`).
 
 
 class ContinuousReplica(Replica):
@@ -74,7 +77,7 @@ class ContinuousReplica(Replica):
             return
         run, start = self._active
         self._active = None
-        done = run.finished_by(self.env.now - start)
+        done = run.finished_by(self.env._now - start)
         if done:
             n = self.group.n
             self.kv_used += done * n
@@ -91,7 +94,7 @@ class ContinuousReplica(Replica):
     def _evacuate(self) -> list[Request]:
         """A failure: the running requests keep what they had settled (the iteration in
         progress is lost), lose their KV, and leave with the queued ones."""
-        now = self.env.now
+        now = self.env._now
         self._credit_completed()
         for req in self.running:
             if req.decoding:
@@ -123,11 +126,11 @@ class ContinuousReplica(Replica):
         cut, where an interrupt would take two and an exception."""
         timer, run, start = self._run  # type: ignore[misc]
         self._run = None
-        elapsed = self.env.now - start
+        elapsed = self.env._now - start
         if elapsed >= run.total:  # the run ends now anyway
             return
         self._cut = run.done_by(elapsed)
-        boundary = Timeout(self.env, start + run.elapsed(self._cut) - self.env.now)
+        boundary = Timeout(self.env, start + run.elapsed(self._cut) - self.env._now)
         resume = self.process._resume  # type: ignore[union-attr]
         timer.callbacks.remove(resume)
         boundary.callbacks.append(resume)
@@ -140,7 +143,7 @@ class ContinuousReplica(Replica):
         self._admissions += 1
         self.running.append(req)
         self.committed += req.prompt + req.generated
-        self.levels.running.add(self.env.now, 1)
+        self.levels.running.add(self.env._now, 1)
         if req.pending_prefill:
             self.prefilling.append(req)
         else:
@@ -155,7 +158,7 @@ class ContinuousReplica(Replica):
         self.committed -= req.prompt + req.generated
         self.kv_used -= req.kv
         req.kv = 0
-        self.levels.running.add(self.env.now, -1)
+        self.levels.running.add(self.env._now, -1)
         self.paused = self.paused and not freed
 
     # --- admission, removal, preemption ------------------------------------------------------
@@ -178,15 +181,15 @@ class ContinuousReplica(Replica):
             if self.committed + head.pending_prefill + 1 > self.capacity:
                 break
             self.queue.popleft()
-            self.levels.waiting.add(self.env.now, -1)
+            self.levels.waiting.add(self.env._now, -1)
             if head.started != head.started:  # NaN: first admission
-                head.started = self.env.now
+                head.started = self.env._now
             self._enter(head)
             self.batch_peak = max(self.batch_peak, len(self.running))
 
     def _refuse(self) -> None:
         req = self.queue.popleft()
-        self.levels.waiting.add(self.env.now, -1)
+        self.levels.waiting.add(self.env._now, -1)
         req.refused = req.cancelled = True
         self.levels.refusals += 1
         self.finish(req)
@@ -196,10 +199,13 @@ class ContinuousReplica(Replica):
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
-            plan = self._prefill_plan(self.group.n) if self.prefilling else []
             new = self.group.n
-            for _, _, completes in plan:
-                new += completes
+            if self.prefilling:
+                plan = self._prefill_plan(new)
+                for _, _, completes in plan:
+                    new += completes
+            else:
+                plan = []
             if self.committed + new <= self.capacity or len(self.running) <= 1:
                 return plan
             victim = self.running[-1]
@@ -208,7 +214,7 @@ class ContinuousReplica(Replica):
             victim.preemptions += 1
             self.levels.preemptions += 1
             self.queue.appendleft(victim)
-            self.levels.waiting.add(self.env.now, 1)
+            self.levels.waiting.add(self.env._now, 1)
 
     # --- the scheduler loop ------------------------------------------------------------------
 
@@ -283,22 +289,27 @@ class ContinuousReplica(Replica):
         ]
         broken = [what for ok, what in problems if not ok]
         if broken:
-            raise AssertionError(f"replica {self.index} at t={self.env.now}: "
+            raise AssertionError(f"replica {self.index} at t={self.env._now}: "
                                  + "; ".join(broken))
 
     def _prefill_plan(self, decode_count: int) -> list[tuple[Request, int, bool]]:
         """(request, tokens, whether they complete its prefill) for each chunk, first
         admitted first, within the chunk budget left by the decodes."""
-        budget = None if self.chunk_tokens is None else self.chunk_tokens - decode_count
         plan = []
+        if self.chunk_tokens is None:
+            for req in self.prefilling:
+                plan.append((req, req.prompt + req.generated - req.kv, True))
+            return plan
+        budget = self.chunk_tokens - decode_count
         for req in self.prefilling:
-            need = req.prompt + req.generated - req.kv  # its pending prefill
-            take = need if budget is None else min(need, budget)
-            if take <= 0:
+            if budget <= 0:
                 break
-            plan.append((req, take, take == need))
-            if budget is not None:
-                budget -= take
+            need = req.prompt + req.generated - req.kv  # its pending prefill (above 0)
+            if need > budget:
+                plan.append((req, budget, False))
+                break
+            plan.append((req, need, True))
+            budget -= need
         if not plan and decode_count == 0:  # a budget smaller than one token: progress anyway
             head = self.prefilling[0]
             plan = [(head, 1, head.pending_prefill == 1)]
@@ -310,7 +321,7 @@ class ContinuousReplica(Replica):
         pf_tokens, pf_pairs, decoding = 0, 0.0, self.group.n
         for req, n, _ in plan:  # attention pairs over the KV before the chunk, then the chunk
             pf_tokens += n
-            pf_pairs += pairs_of_chunk(n, req.kv)
+            pf_pairs += n * (req.kv + (n + 1) / 2.0)  # perf.pairs_of_chunk, inlined
             req.kv += n
             req.prefilled += n
         dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
@@ -320,10 +331,10 @@ class ContinuousReplica(Replica):
         if state != self._state:
             self.draw(state)
         self.kv_used += pf_tokens + decoding
-        return self.env.now, dt, pf_tokens, decoding
+        return self.env._now, dt, pf_tokens, decoding
 
     def _end_mixed(self, plan: list, start: float, pf_tokens: int, decoding: int) -> None:
-        now = self.env.now
+        now = self.env._now
         # elapsed chip-time shared among requests in proportion to tokens processed
         per_token = (now - start) * self.chips / (pf_tokens + decoding)
         # as in vLLM, TensorRT-LLM and SGLang, the iteration that completes a prefill samples
@@ -361,7 +372,7 @@ class ContinuousReplica(Replica):
         steps = max(1, min(left, room, self.max_run_steps or left))
         run = DecodeRun(self.step, n, self.kv_used, steps)
         timer = Timeout(self.env, run.total)
-        self._run, self._cut, self._active = (timer, run, self.env.now), None, (run, self.env.now)
+        self._run, self._cut, self._active = (timer, run, self.env._now), None, (run, self.env._now)
         return timer
 
     def _end_run(self) -> None:
@@ -370,7 +381,7 @@ class ContinuousReplica(Replica):
         self._run = self._active = None
         done, n = run.steps if self._cut is None else self._cut, self.group.n
         self.kv_used += done * n
-        self._advance(done, (self.env.now - start) * self.chips / (done * n) * done)
+        self._advance(done, (self.env._now - start) * self.chips / (done * n) * done)
         self.kv_peak = max(self.kv_peak, self.kv_used)
         self._complete_due()
 
@@ -382,7 +393,7 @@ class ContinuousReplica(Replica):
         if group.fresh:
             for req in group.fresh:
                 if req.decoding and req.first_token != req.first_token:
-                    req.first_token = self.env.now
+                    req.first_token = self.env._now
             group.fresh.clear()
 
     def _complete_due(self) -> None:

@@ -19,6 +19,10 @@ from sim.serving.monitor import Marks, new_level
 from sim.serving.snapshot import ReplicaStats
 from sim.serving.stages.request import Request
 
+# The clock is read as `env._now`, SimPy's own attribute behind its `now` property: this
+# module reads it millions of times a run, and the property call costs 3% of the run
+# (simpy is pinned below 5 in pyproject.toml for this and `Process._resume`).
+
 
 class PoolLevels:
     """Pool-wide levels: accelerators busy, requests waiting, requests running."""
@@ -68,7 +72,7 @@ class Replica:
 
     def busy_change(self, sign: int) -> None:
         """The replica's chips become busy (+1) or idle (-1) now."""
-        now, lv = self.env.now, self.levels
+        now, lv = self.env._now, self.levels
         lv.busy_chips.add(now, sign * self.chips)
         lv.busy_replicas.add(now, sign)
         lv.busy_flops.add(now, sign * self.chips * self.peak_flops)
@@ -77,7 +81,7 @@ class Replica:
         """The replica's chips are in `state` from now (idle, prefill or decode)."""
         if state != self._state and self._watts is not None:
             w = self._watts
-            self.levels.power_w.add(self.env.now, self.chips * (w[state] - w[self._state]))
+            self.levels.power_w.add(self.env._now, self.chips * (w[state] - w[self._state]))
         self._state = state
 
     @property
@@ -87,7 +91,7 @@ class Replica:
     def submit(self, req: Request) -> None:
         req.replica = self.index
         self.queue.append(req)
-        self.levels.waiting.add(self.env.now, 1)
+        self.levels.waiting.add(self.env._now, 1)
         self.wake()
 
     def wake(self) -> None:
@@ -109,7 +113,7 @@ class Replica:
         taken: list[Request] = []
         while self.queue and len(taken) < n:
             req = self.queue.popleft()
-            self.levels.waiting.add(self.env.now, -1)
+            self.levels.waiting.add(self.env._now, -1)
             if req.cancelled:
                 self.finish(req)  # recorded as cancelled, never served
                 continue
@@ -117,7 +121,7 @@ class Replica:
         return taken
 
     def finish(self, req: Request) -> None:
-        req.finished = self.env.now
+        req.finished = self.env._now
         self.on_finish(req)
         # told once; letting go of the waiter also breaks the request -> waiter -> query ->
         # request cycle, so the request is freed by reference counting, not by the collector
@@ -165,7 +169,7 @@ class Replica:
         queued = list(self.queue)
         self.queue.clear()
         if queued:
-            self.levels.waiting.add(self.env.now, -len(queued))
+            self.levels.waiting.add(self.env._now, -len(queued))
         return queued
 
     def stats(self) -> ReplicaStats:
