@@ -95,9 +95,11 @@ class Pipeline:
             q, no_deadline(self.env, q.arrival, self.limits), q.reqs)))
 
     def _answered(self, q: Query, outcome: str, done: list) -> None:
-        if any(r.lost for r in done):  # a replica failure lost responses: not complete
-            done = [r for r in done if not r.lost]
-            outcome = "partial" if done else "degraded"
+        for r in done:
+            if r.lost:  # a replica failure lost responses: not complete
+                done = [r for r in done if not r.lost]
+                outcome = "partial" if done else "degraded"
+                break
         q.outcome, q.responses = outcome, len(done)
         if outcome != "degraded" and self.arch.caches:
             self.cache.insert(q.key, self.env._now)

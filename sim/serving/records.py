@@ -97,8 +97,10 @@ class Recorder:
         pending = self._requests
         while pending and pending[0].finished == pending[0].finished:  # done (not NaN)
             self._request_row(pending.popleft())
-        if self._queries and self._queries[0].qid == r.qid:
-            self._release_queries()
+        if self._queries:
+            head = self._queries[0]
+            if head.qid == r.qid and head.done == head.done:  # its query answered before it
+                self._release_queries()
 
     def close(self) -> None:
         """The run is over: every row left is released as it stands, then flushed."""
