@@ -133,3 +133,15 @@ def test_preemption_takes_the_newest_request():
     a, b = _replica_run(30, [(10, 15), (10, 15)])
     assert (a.preemptions, b.preemptions) == (0, 1)
     assert a.finished < b.finished and b.prefilled > b.prompt  # B's work was recomputed
+
+
+def test_empty_prompts_first_token_after_one_iteration(monkeypatch):
+    """A request with no prompt decodes from its admission: its first token comes at the end
+    of the first iteration, with the decode fast path as when stepping one at a time."""
+    runs = {}
+    for steps in (None, 1):
+        monkeypatch.setattr(ContinuousReplica, "max_run_steps", steps)
+        runs[steps] = [(r.first_token, r.finished) for r in _replica_run(1000, [(0, 10),
+                                                                                  (0, 5)])]
+    assert runs[None] == runs[1]
+    assert runs[1][0][0] == pytest.approx(0.02)  # one iteration of two decodes

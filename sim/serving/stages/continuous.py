@@ -370,6 +370,8 @@ class ContinuousReplica(Replica):
         left = self.group.next_completion() - self.group.tick
         room = (self.capacity - self.committed) // n  # iterations before memory runs out
         steps = max(1, min(left, room, self.max_run_steps or left))
+        if self.group.fresh:  # a request with an empty prompt: its first token ends the first
+            steps = 1
         run = DecodeRun(self.step, n, self.kv_used, steps)
         timer = Timeout(self.env, run.total)
         self._run, self._cut, self._active = (timer, run, self.env._now), None, (run, self.env._now)
