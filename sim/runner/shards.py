@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from sim.errors import Problem, SearchsimError
+from sim.io.merging import merged_batches
 from sim.io.tables import TableSink
 from sim.runner.engine import Results, Shard, finish, simulate
 from sim.runner.parallel import map_jobs
@@ -44,8 +46,14 @@ def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
     return loading.from_dict(raw)
 
 
+SHARDS_DIR = "shards"  # where shards streaming to files write theirs, until merged
+
+
 def _simulate(job) -> Shard:
-    s, index, shards, tables = job
+    s, index, shards, tables, directory = job
+    if directory is not None:  # its own tables, streamed to files
+        directory.mkdir(parents=True, exist_ok=True)
+        return simulate(s, index, shards, tables="file", stream_to=directory)
     return simulate(s, index, shards, tables="discard" if tables == "discard" else "memory")
 
 
@@ -84,17 +92,52 @@ def merge_tables(parts: list[Shard], replicas_per_shard: list[int]
 
 def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
                 tables: str = "memory", stream_to: Path | None = None) -> Results:
+    """Shards on the pool. Streamed to files on local processes, each shard writes its own
+    tables and they are merged file to file (memory flat); otherwise (kept in memory, or
+    on Ray, whose workers need not share a disk) they come back whole and merge in memory."""
     n = s.run.shards
     scenarios = [shard_scenario(s, i, n) for i in range(n)]
-    parts = map_jobs(_simulate, [(si, i, n, tables) for i, si in enumerate(scenarios)],
+    replicas = [si.llm.replica_count for si in scenarios]
+    staging = stream_to / SHARDS_DIR if tables == "file" and stream_to is not None \
+        and s.run.backend == "local" else None
+    dirs = [None if staging is None else staging / str(i) for i in range(n)]
+    parts = map_jobs(_simulate, [(si, i, n, tables, dirs[i]) for i, si in enumerate(scenarios)],
                      s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
-    whole = merge(parts, [si.llm.replica_count for si in scenarios])
-    if tables == "file" and stream_to is not None:
+    whole = merge(parts, replicas)
+    if staging is not None:
+        merge_files([staging / str(i) for i in range(n)], replicas, staging.parent)
+        shutil.rmtree(staging)
+    elif tables == "file" and stream_to is not None:
         write_tables(whole, stream_to)
         whole = Shard(whole.reduced, whole.snapshot, whole.window_end)
     return finish(s, whole)
+
+
+def merge_files(shard_dirs: list[Path], replicas_per_shard: list[int], out: Path) -> None:
+    """The shards' Parquet tables merged into `out` as `merge_tables` would, a batch at a
+    time: queries by id; requests by submission time (then shard, then id), renumbered,
+    with replicas numbered after the shards before them."""
+    offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
+    sink = TableSink("file", out / "queries.parquet")
+    for rows, _ in merged_batches([d / "queries.parquet" for d in shard_dirs], "query_id"):
+        _write(sink, rows)
+    sink.close()
+    sink, numbered = TableSink("file", out / "requests.parquet"), 0
+    for rows, shard in merged_batches([d / "requests.parquet" for d in shard_dirs],
+                                      "submitted"):
+        rows = rows.set_column(rows.schema.get_field_index("replica"), "replica",
+                               pa.array(rows["replica"].to_numpy() + offsets[shard]))
+        ids = np.arange(numbered, numbered + rows.num_rows, dtype=np.int64)
+        _write(sink, rows.set_column(0, "request_id", pa.array(ids)))
+        numbered += rows.num_rows
+    sink.close()
+
+
+def _write(sink: TableSink, rows: pa.Table) -> None:
+    for batch in rows.combine_chunks().to_batches():  # one row group per merged batch
+        sink.write(batch)
 
 
 def write_tables(held, directory: Path) -> None:
