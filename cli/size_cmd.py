@@ -53,14 +53,21 @@ def size_command(
                                    "spot (default: the kind of the scenario's price)."),
     replications: int = typer.Option(3, help="Seeds per probe; a fleet passes when the "
                                      "lower end of its 95% attainment interval does."),
+    diurnal: bool = typer.Option(False, "--diurnal", help="A diurnal scenario's day: rank "
+                                 "candidates at the peak hour, then size the cheapest hour "
+                                 "by hour (autoscaled) against the peak all day."),
+    bands: int = typer.Option(None, help="With --diurnal: size at most this many groups of "
+                                         "hours, each at its highest rate (default: every "
+                                         "distinct rate)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Bisect the replica count per candidate; rank candidates by provisioned cost/query.
     Attainment counts complete answers within slo_s, over several seeds."""
     from cli.progress import CountProgress
-    from sim.runner import sizing
+    from sim.runner import autoscale, sizing
     from sim.scenario import loading
-    s = loading.load(scenario, overrides)
+    day_s = loading.load(scenario, overrides)
+    s = autoscale.peak_scenario(day_s) if diurnal else day_s
     hw = hardware.split(",") if hardware else [s.llm.hardware]
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
     lo, hi = _range(replicas)
@@ -73,12 +80,22 @@ def size_command(
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
     verdict = sizing.mix_verdict(rows) if mix else None
+    day = None
+    if diurnal:
+        with CountProgress("sizing the day's hours") as progress:
+            day = autoscale.size_day(day_s, sizing.Candidate(**rows[0]["candidate"]), rows[0],
+                                     lo, target, sizing.seeds_of(s, replications), bands,
+                                     jobs, progress, backend or s.run.backend,
+                                     address or s.run.ray_address)
     if as_json:
-        print_json({"fleets": rows, "mix_verdict": verdict} if mix else rows)
+        print_json({"fleets": rows, "mix_verdict": verdict, "day": day}
+                   if mix or diurnal else rows)
         return
     _show(s, rows, target, hi)
     if verdict:
         console.print(verdict, highlight=False)
+    if day is not None:
+        _show_day(day_s, day)
 
 
 def _attainment(p: dict) -> str:
@@ -141,3 +158,33 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
             cells = _candidate_cells(r["candidate"])
             console.print(f"{cells[0]} tp {cells[1]} batch {cells[2]}: {r['advice']}",
                           highlight=False)
+
+
+def _hours(hours: list[int]) -> str:
+    """0, 1, 2, 5, 6 -> '0-2, 5-6'."""
+    runs: list[list[int]] = []
+    for h in hours:
+        if runs and h == runs[-1][-1] + 1:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _show_day(s, day: dict) -> None:
+    c = day["candidate"]
+    rows = [[_hours(b["hours"]), f"{b['multiplier']:g}", f"{b['rate_qps']:,.6g}",
+             f"{b['replicas']:,}" + ("" if b["met"] else " (not met)"),
+             f"{b['accelerators']:,}", _attainment(b["result"]) if b["result"] else "-"]
+            for b in day["bands"]]
+    console.print(table(f"{s.name}: {c['hardware']} tp {c['tp']} batch {c['max_batch']} "
+                        "hour by hour (each hour a steady state at its rate)",
+                        ["hours", "x rate", "queries/s", "replicas", "accelerators",
+                         "SLO attainment [low]"], rows))
+    auto, peak = day["autoscaled"], day["peak_provisioned"]
+    for name, d in (("autoscaled", auto), ("provisioned for the peak", peak)):
+        console.print(f"{name}: {d['accelerator_hours']:,.0f} accelerator-hours a day, "
+                      f"${d['usd_per_day']:,.2f} a day, ${d['cost_per_query']:.4g} per query "
+                      f"({percent(d['revenue_share'])} of revenue)", highlight=False)
+    console.print(f"autoscaling saves {percent(day['saving'])}; a lower bound on its cost: "
+                  "no scale-up lag, start-up time or forecast headroom", highlight=False)

@@ -86,6 +86,16 @@ MUTANTS = [
      '"availability": snap.up.integral(w0, w1) / (w1 - w0),'),
     ("cancelled requests' work is free", "sim/serving/stages/continuous.py",
      "            req.accel_s += per_token * n", "            req.accel_s += 0.0 * n"),
+    ("[new] a band of hours sized at its quietest rate", "sim/runner/autoscale.py",
+     "return [Band(tuple(sorted(h for _, h in g)), max(m for m, _ in g))",
+     "return [Band(tuple(sorted(h for _, h in g)), min(m for m, _ in g))"),
+    ("[new] the day's plan lets a quieter band run more replicas", "sim/runner/autoscale.py",
+     "        plan.append(cap if r is None else min(cap, r))",
+     "        plan.append(cap if r is None else r)"),
+    ("[new] a sharded merge lets ties across batches out of file order",
+     "sim/io/merging.py",
+     'n = int(np.searchsorted(self.keys(), frontier, side="left"))',
+     'n = int(np.searchsorted(self.keys(), frontier, side="right"))'),
     ("[new] a finished request keeps its waiter (a cycle per query for the collector)",
      "sim/serving/stages/replica.py",
      "        waiter, req.waiter = req.waiter, None", "        waiter = req.waiter"),
@@ -93,8 +103,8 @@ MUTANTS = [
 
 
 # the tests most likely to kill a serving or model mutant first, then the rest of the suite
-FIRST = ["tests/test_garbage.py", "tests/test_decoderun.py", "tests/test_monitor.py",
-         "tests/test_streaming.py",
+FIRST = ["tests/test_garbage.py", "tests/test_autoscale.py", "tests/test_merging.py",
+         "tests/test_decoderun.py", "tests/test_monitor.py", "tests/test_streaming.py",
          "tests/test_faults.py", "tests/test_energy.py", "tests/test_sampling.py",
          "tests/test_mixed.py",
          "tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",

@@ -259,6 +259,13 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
     return out
 
 
+def seeds_of(s: Scenario, replications: int) -> tuple[int, ...]:
+    """The seeds each probe runs: the scenario's, then the next ones."""
+    if replications < 1:
+        raise SearchsimError(Problem("replications", replications, "an integer >= 1"))
+    return tuple(s.run.seed + i for i in range(replications))
+
+
 def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
          jobs: int = 1, replications: int = 3,
          progress: Callable[[int, int], None] | None = None, backend: str = "local",
@@ -266,9 +273,7 @@ def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
     """Every candidate's smallest passing fleet, cheapest first (failures last). Each probe
     runs `replications` seeds (the scenario's, then the next ones); a fleet passes when the
     lower end of its attainment interval reaches the target."""
-    if replications < 1:
-        raise SearchsimError(Problem("replications", replications, "an integer >= 1"))
-    seeds = tuple(s.run.seed + i for i in range(replications))
+    seeds = seeds_of(s, replications)
     if not 1 <= lo <= hi:
         raise SearchsimError(Problem("replicas", f"{lo}:{hi}", "1 <= low <= high"))
     if not 0 < target <= 1:
