@@ -46,3 +46,17 @@ def test_sharded_run_streamed_to_files_equals_merged_in_memory(tmp_path):
         assert on_disk.num_rows == in_memory.num_rows > 1000
         assert on_disk.schema.equals(in_memory.schema)
         assert on_disk.to_pandas().equals(in_memory.to_pandas()), kind
+
+
+def test_sampled_run_streamed_to_files_equals_merged_in_memory(tmp_path):
+    s = loading.load(SCENARIOS / "modern_two_stage.toml",
+                     ["run.duration_s=600", "run.warmup_s=60", "run.shards=8", "llm.replicas=16",
+                      "run.sample_shards=3", "run.jobs=2"])
+    kept = run(s)
+    streamed = run(s, tables="file", stream_to=tmp_path)
+    assert streamed.summary == kept.summary
+    for kind in ("queries", "requests"):
+        on_disk = pq.read_table(tmp_path / f"{kind}.parquet")
+        assert on_disk.num_rows > 1000
+        assert on_disk.to_pandas().equals(getattr(kept, kind).to_pandas()), kind
+    assert not (tmp_path / "shards").exists()

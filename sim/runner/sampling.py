@@ -13,6 +13,7 @@ percentiles, which for identical shards converges to the fleet's.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 from sim.errors import Problem, SearchsimError
 from sim.runner.engine import Results, Shard, finish, simulate
 from sim.runner.parallel import map_jobs
-from sim.runner.shards import merge_tables, shard_scenario, write_tables
+from sim.runner.shards import merge_files, merge_tables, shard_scenario, streamed, write_tables
 from sim.scenario.schema import Scenario
 
 # summary keys that add up over shards (scaled by S); every other number is a per-query or
@@ -61,10 +62,14 @@ def check(s: Scenario) -> None:
 
 
 def _one(job) -> tuple[Results, Shard]:
-    s, index, shards, tables = job
+    s, index, shards, tables, directory = job
     si = shard_scenario(s, index, shards)
-    part = simulate(si, index, shards, tables="discard" if tables == "discard" else "memory",
-                    direct=True)
+    if directory is not None:  # its own tables, streamed to files
+        directory.mkdir(parents=True, exist_ok=True)
+        part = simulate(si, index, shards, tables="file", stream_to=directory, direct=True)
+    else:
+        part = simulate(si, index, shards, direct=True,
+                        tables="discard" if tables == "discard" else "memory")
     return finish(si, part), part
 
 
@@ -74,16 +79,20 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     sampled shards' tables (replicas numbered across them) unless discarded."""
     check(s)
     chosen = chosen_shards(s)
-    done = map_jobs(_one, [(s, i, s.run.shards, tables) for i in chosen], s.run.jobs,
+    staging = streamed(s, tables, stream_to)
+    done = map_jobs(_one, [(s, i, s.run.shards, tables, None if staging is None else
+                            staging / str(i)) for i in chosen], s.run.jobs,
                     backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)
     res = Results(s, summary, None, None, done[0][0].timeseries, None)
-    if tables != "discard":
-        parts = [p for _, p in done]
-        res.queries, res.requests = merge_tables(parts, [s.llm.replica_count // s.run.shards]
-                                                 * len(parts))
+    replicas = [s.llm.replica_count // s.run.shards] * len(chosen)
+    if staging is not None:  # merged file to file: memory flat
+        merge_files([staging / str(i) for i in chosen], replicas, staging.parent)
+        shutil.rmtree(staging)
+    elif tables != "discard":
+        res.queries, res.requests = merge_tables([p for _, p in done], replicas)
         if tables == "file" and stream_to is not None:
             write_tables(res, stream_to)
     return res

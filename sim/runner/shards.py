@@ -98,8 +98,7 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
     n = s.run.shards
     scenarios = [shard_scenario(s, i, n) for i in range(n)]
     replicas = [si.llm.replica_count for si in scenarios]
-    staging = stream_to / SHARDS_DIR if tables == "file" and stream_to is not None \
-        and s.run.backend == "local" else None
+    staging = streamed(s, tables, stream_to)
     dirs = [None if staging is None else staging / str(i) for i in range(n)]
     parts = map_jobs(_simulate, [(si, i, n, tables, dirs[i]) for i, si in enumerate(scenarios)],
                      s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
@@ -113,6 +112,15 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
         write_tables(whole, stream_to)
         whole = Shard(whole.reduced, whole.snapshot, whole.window_end)
     return finish(s, whole)
+
+
+def streamed(s: Scenario, tables: str, stream_to: Path | None) -> Path | None:
+    """Where shards write their own tables to be merged file to file (local processes
+    streaming to `stream_to`), or None: they return them whole (Ray's workers need not
+    share a disk) or keep none."""
+    if tables == "file" and stream_to is not None and s.run.backend == "local":
+        return stream_to / SHARDS_DIR
+    return None
 
 
 def merge_files(shard_dirs: list[Path], replicas_per_shard: list[int], out: Path) -> None:
