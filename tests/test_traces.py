@@ -196,7 +196,25 @@ def test_zipf_fit_recovers_the_exponent():
     keys = QueryKeys(100_000, 1.0, 0.0, rng).sample(200_000)
     _, counts = np.unique(keys, return_counts=True)
     fit = stats.zipf_fit(counts)
-    assert fit["alpha"] == pytest.approx(1.0, abs=0.08) and fit["r2"] > 0.95
+    assert fit["alpha"] == pytest.approx(1.0, abs=0.01) and fit["r2"] > 0.95
+    # the fit solves the likelihood's score equation over the ranks it keeps
+    f = np.sort(counts)[::-1][:fit["ranks_fitted"]].astype(float)
+    log_rank = np.log(np.arange(1, len(f) + 1))
+    w = np.arange(1, len(f) + 1, dtype=float) ** -fit["alpha"]
+    assert (w * log_rank).sum() / w.sum() == pytest.approx((f * log_rank).sum() / f.sum(),
+                                                           rel=1e-9)
+
+
+def test_zipf_fit_is_nearly_unbiased_on_the_head():
+    """Over five streams at alpha 1.0 the mean estimate is within 0.006 (a least-squares
+    line on the log-log plot reads 0.985, low by 0.015: it weighs the noisy ranks at the
+    cut as much as the head)."""
+    from sim.serving.arrivals import QueryKeys
+    fits = []
+    for seed in range(5):
+        keys = QueryKeys(100_000, 1.0, 0.0, np.random.default_rng(seed)).sample(200_000)
+        fits.append(stats.zipf_fit(np.unique(keys, return_counts=True)[1])["alpha"])
+    assert abs(np.mean(fits) - 1.0) < 0.006
 
 
 def test_a_trace_shorter_than_the_run_shortens_the_window_not_dilutes_it():
