@@ -167,3 +167,71 @@ def test_no_request_is_ever_lost_silently(policy, mtbf, mttr, batching, deadline
     assert not q.complete[lost_q].any()  # a lost response is never a complete answer
     assert summ["requests_lost"] == int((r.lost & r.in_window).sum())
     assert 0.0 <= summ["availability"] <= 1.0
+
+
+def _domain_run(extra: str):
+    """two_stage's 24 replicas, almost no load, 900 s, domains of 4 replicas that are up
+    100 s and down 50 s (fixed): six whole cycles."""
+    s = loading.load(SCENARIOS / "two_stage.toml",
+                     ["run.duration_s=900", "run.warmup_s=0", "run.drain_s=0",
+                      "llm.replicas=24", "workload.rate_qps=0.01",
+                      "faults={mttr_s=0.0, domain_replicas=4, "
+                      "domain_time_to_failure_s={dist='fixed', value=100.0}, "
+                      "domain_time_to_repair_s={dist='fixed', value=50.0}" + extra + "}"])
+    return s, run(s)
+
+
+def test_a_failure_domain_takes_its_replicas_down_together():
+    """Domain failures alone: every replica is up 100 of every 150 s, so availability is
+    exactly 2/3, and the 4 replicas of a domain fail and return at the same instants."""
+    s, res = _domain_run("")
+    assert res.summary["availability"] == pytest.approx(2 / 3, abs=1e-12)
+    log = _fault_log(s)
+    by_replica = {r: [(t, c) for i, t, c in log if i == r] for r in range(24)}
+    cycles = [(100.0 + 150 * k + d, c) for k in range(6) for d, c in ((0, -1), (50, +1))]
+    assert by_replica[0] == by_replica[3] == cycles[:-1]  # the run ends as the last repairs
+    assert by_replica[4][0] == (100.0, -1)  # the next domain, on its own clock (same times)
+
+
+def test_a_replica_down_for_two_causes_returns_when_both_end():
+    """Its own failure (up 120 s, down 60 s) inside its domain's outages: down while
+    either keeps it down, so its availability is the share of time neither does."""
+    s, res = _domain_run(", time_to_failure_s={dist='fixed', value=120.0}, "
+                         "time_to_repair_s={dist='fixed', value=60.0}")
+    t = np.arange(0.0, 900.0, 0.5) + 0.25  # midpoints of half-second steps: no ties
+    own_down = (t % 180.0) >= 120.0
+    domain_down = (t % 150.0) >= 100.0
+    assert res.summary["availability"] == pytest.approx(1 - (own_down | domain_down).mean(),
+                                                        abs=1e-12)
+
+
+def test_domains_off_change_nothing():
+    path = SCENARIOS / "modern_two_stage_faults.toml"
+    plain = run(loading.load(path, SHORT))
+    assert _same_run(run(loading.load(path, [*SHORT, "faults.domain_replicas=2",
+                                             "faults.domain_mttr_s=0.0"])), plain)
+
+
+def _fault_log(s) -> list[tuple[int, float, int]]:
+    """(replica, time, -1 down / +1 up) of every change of a replica's state in a run."""
+    from sim.serving.stages.faults import Failures
+    log: list[tuple[int, float, int]] = []
+    fail, repair = Failures.fail, Failures.repair
+
+    def logged_fail(self, rep):
+        was = rep.down
+        fail(self, rep)
+        if rep.down and not was:
+            log.append((rep.index, self.env.now, -1))
+
+    def logged_repair(self, rep):
+        repair(self, rep)
+        if not rep.down:
+            log.append((rep.index, self.env.now, +1))
+
+    Failures.fail, Failures.repair = logged_fail, logged_repair
+    try:
+        run(s)
+    finally:
+        Failures.fail, Failures.repair = fail, repair
+    return log

@@ -110,7 +110,7 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     groups = fleet.replica_groups(s, model)
     pool = LLMPool(env, s.llm, groups[0].step, rec, marks=marks, groups=groups)
     if s.faults is not None and s.faults.active:
-        pool.start_failures(s.faults, rngs["faults"])
+        pool.start_failures(s.faults, rngs["faults"], rngs["fault_domains"])
     cache = cache_mod.build(s.cache, rngs["cache"])
     flushes = cache_mod.flush_times(s.cache, s.run.duration_s + s.run.drain_s)
     if flushes and s.cache.policy == "lru":

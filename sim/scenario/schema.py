@@ -294,26 +294,54 @@ class Faults(_Section):
     `time_to_failure_s` (exponential with mean `mtbf_s` unless given), then down for one from
     `time_to_repair_s` (exponential with mean `mttr_s` unless given). On a failure the
     requests running or queued there start over on another replica (`retry`: their prefill
-    and output are recomputed) or are lost (`lose`). A zero repair time is no failure."""
+    and output are recomputed) or are lost (`lose`). A zero repair time is no failure.
+
+    Correlated failures: with `domain_replicas`, consecutive replicas in groups of that many
+    share a failure domain (a rack, a power feed, a top-of-rack switch) that fails and is
+    repaired as a whole on its own clock (`domain_mtbf_s`, `domain_mttr_s` or the
+    `domain_time_to_*` distributions), independently of its replicas' own failures; a
+    replica is down while either keeps it down."""
 
     mtbf_s: float = Field(3 * 86400.0, gt=0)  # mean time between failures, per replica
     mttr_s: float = Field(3600.0, ge=0)  # mean time to repair
     time_to_failure_s: Dist | None = None
     time_to_repair_s: Dist | None = None
+    domain_replicas: int | None = Field(None, ge=1)  # replicas per failure domain
+    domain_mtbf_s: float = Field(30 * 86400.0, gt=0)  # per domain
+    domain_mttr_s: float = Field(4 * 3600.0, ge=0)
+    domain_time_to_failure_s: Dist | None = None
+    domain_time_to_repair_s: Dist | None = None
     policy: Literal["retry", "lose"] = "retry"
     enabled: bool = True
 
     @property
-    def active(self) -> bool:
+    def replicas_fail(self) -> bool:
         return self.enabled and (self.time_to_repair_s is not None or self.mttr_s > 0)
 
+    @property
+    def domains_fail(self) -> bool:
+        return self.enabled and self.domain_replicas is not None and (
+            self.domain_time_to_repair_s is not None or self.domain_mttr_s > 0)
+
+    @property
+    def active(self) -> bool:
+        return self.replicas_fail or self.domains_fail
+
     def up_time(self) -> d.Distribution:
-        return self.time_to_failure_s.build() if self.time_to_failure_s is not None \
-            else d.Exponential(self.mtbf_s)
+        return _or_exponential(self.time_to_failure_s, self.mtbf_s)
 
     def down_time(self) -> d.Distribution:
-        return self.time_to_repair_s.build() if self.time_to_repair_s is not None \
-            else d.Exponential(self.mttr_s)
+        return _or_exponential(self.time_to_repair_s, self.mttr_s)
+
+    def domain_up_time(self) -> d.Distribution:
+        return _or_exponential(self.domain_time_to_failure_s, self.domain_mtbf_s)
+
+    def domain_down_time(self) -> d.Distribution:
+        return _or_exponential(self.domain_time_to_repair_s, self.domain_mttr_s)
+
+
+def _or_exponential(given: Dist | None, mean: float) -> d.Distribution:
+    return given.build() if given is not None else d.Exponential(mean)
 
 
 class Economics(_Section):

@@ -21,12 +21,13 @@ STREAMS = (
     "trace",
     "faults",
     "cache_flush",
+    "fault_domains",
 )
 
 
 # Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
 # own, or shards would repeat one another's service times and cache draws.
-PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush")
+PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush", "fault_domains")
 
 
 def streams(seed: int, shard: int | None = None, own_arrivals: bool = False

@@ -18,21 +18,39 @@ from sim.serving.stages.request import Request
 
 
 class Failures:
-    def __init__(self, env: simpy.Environment, pool, cfg, rng):
+    def __init__(self, env: simpy.Environment, pool, cfg, rng, domain_rng=None):
+        """`rng` draws the replicas' own times; `domain_rng` (default: `rng`) the domains'."""
         self.env, self.pool, self.policy = env, pool, cfg.policy
         self.parked: deque[Request] = deque()  # retried with no replica up
-        up, down = Buffered(cfg.up_time(), rng), Buffered(cfg.down_time(), rng)
-        for rep in pool.replicas:
-            env.process(self._cycle(rep, up, down))
+        self._causes = [0] * len(pool.replicas)  # what keeps each replica down now
+        if cfg.replicas_fail:
+            up, down = Buffered(cfg.up_time(), rng), Buffered(cfg.down_time(), rng)
+            for rep in pool.replicas:
+                env.process(self._cycle([rep], up, down))
+        if cfg.domains_fail:
+            rng = rng if domain_rng is None else domain_rng
+            up, down = Buffered(cfg.domain_up_time(), rng), \
+                Buffered(cfg.domain_down_time(), rng)
+            size = cfg.domain_replicas
+            for first in range(0, len(pool.replicas), size):
+                env.process(self._cycle(pool.replicas[first:first + size], up, down))
 
-    def _cycle(self, rep, up: Buffered, down: Buffered):
+    def _cycle(self, members: list, up: Buffered, down: Buffered):
+        """A replica's own up and down times, or a failure domain's (its members together)."""
         while True:
             yield Timeout(self.env, up.next())
-            self.fail(rep)
+            for rep in members:
+                self.fail(rep)
             yield Timeout(self.env, down.next())
-            self.repair(rep)
+            for rep in members:
+                self.repair(rep)
 
     def fail(self, rep) -> None:
+        """One more cause keeps `rep` down (its own failure or its domain's): the first
+        takes it down."""
+        self._causes[rep.index] += 1
+        if self._causes[rep.index] > 1:
+            return
         self.pool.levels.up.add(self.env.now, -1)
         for req in rep.fail():
             if req.cancelled:  # its query gave up on it already
@@ -47,6 +65,10 @@ class Failures:
                 self.pool.route(req)
 
     def repair(self, rep) -> None:
+        """One cause of `rep`'s outage ends: the last brings it back."""
+        self._causes[rep.index] -= 1
+        if self._causes[rep.index]:
+            return
         rep.repair()
         self.pool.levels.up.add(self.env.now, 1)
         parked, self.parked = self.parked, deque()

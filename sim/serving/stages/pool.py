@@ -69,8 +69,8 @@ class LLMPool:
         self.failures: Failures | None = None  # set when the scenario has `[faults]`
         self._next_rid = 0
 
-    def start_failures(self, cfg, rng) -> None:
-        self.failures = Failures(self.env, self, cfg, rng)
+    def start_failures(self, cfg, rng, domain_rng=None) -> None:
+        self.failures = Failures(self.env, self, cfg, rng, domain_rng)
 
     def route(self, req: Request) -> None:
         """To the replica the router picks among those up (parked if none is)."""
