@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 import simpy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
 from sim.model.distributions import Buffered, Fixed
@@ -97,3 +99,91 @@ def test_no_flush_and_a_flush_after_the_run_change_nothing():
     a = run(loading.load(path, short)).summary
     b = run(loading.load(path, [*short, "cache.flush_at_s=[1e6]"])).summary
     assert a == b
+
+
+def _failing_call(up: float, timeout: float | None = None, retries: int = 2):
+    """One call at t = 0 of 1.0 s to a single server that fails every `up` seconds of
+    service for 2.0 s; returns (call's result, end time, pool)."""
+    env = simpy.Environment()
+    rng = np.random.default_rng(0)
+    pool = RetrievalPool(env, 1, Buffered(Fixed(1.0), rng), timeout_s=timeout,
+                         retries=retries, failing=True)
+    pool.start_failures(Buffered(Fixed(up), rng), Buffered(Fixed(2.0), rng),
+                        Buffered(Fixed(0.0), rng))  # one server: the busy one fails
+    out = []
+
+    def query():
+        out.append((yield from pool.call()))
+        out.append(env.now)
+
+    env.process(query())
+    env.run(until=20.0)
+    return out[0], out[1], pool
+
+
+def test_a_server_failure_cuts_the_call_which_is_retried_after_the_repair():
+    """Down over [0.5, 2.5), [3, 5), [5.5, 7.5): the call is cut at 0.5, waits for the
+    repair, is cut again at 3.0 and at 5.5: three calls, 1.5 s served, 4 s waited."""
+    (wait, service, calls, ok), end, pool = _failing_call(0.5)
+    assert (calls, ok, pool.cut, pool.timeouts) == (3, False, 3, 0)
+    assert wait == pytest.approx(4.0) and service == pytest.approx(1.5)
+    assert end == pytest.approx(5.5)
+    pool.up.close(20.0)  # down 2.0 s of every 2.5 s
+    assert pool.up.integral(0.0, 10.0) == pytest.approx(2.0)
+
+
+def test_a_call_done_before_the_failure_is_untouched():
+    (wait, service, calls, ok), end, pool = _failing_call(1.5)
+    assert (calls, ok, pool.cut) == (1, True, 0) and end == pytest.approx(1.0)
+
+
+def test_a_cut_call_is_a_failure_not_a_timeout():
+    """With a 3 s timeout the first call is cut at 0.5 (a failure); the second waits for the
+    repair at 2.5 and is cut at 3.0 (a failure, inside its timeout)."""
+    (wait, service, calls, ok), end, pool = _failing_call(0.5, timeout=3.0, retries=1)
+    assert (calls, ok, pool.cut, pool.timeouts) == (2, False, 2, 0)
+    assert end == pytest.approx(3.0)
+
+
+def test_retrieval_server_failures_degrade_answers_and_availability_is_theory():
+    """Exponential up (mean 60 s) and down (20 s) times on 16 servers over 3,000 s: the
+    servers' up share near 0.75; calls cut with no retry budget degrade their queries."""
+    base = ["run.duration_s=3000", "run.warmup_s=0", "workload.rate_qps=2",
+            "retrieval.servers=16", 'cache.policy="none"', "llm.replicas=64"]
+    s = loading.load(SCENARIOS / "two_stage.toml",
+                     [*base, "faults={mttr_s=0.0, retrieval_mtbf_s=60.0, "
+                             "retrieval_mttr_s=20.0}"])
+    summ = run(s, tables="discard").summary
+    assert 0.70 < summ["retrieval_availability"] < 0.80
+    assert summ["availability"] == 1.0  # the LLM replicas do not fail
+    assert summ["retrieval_failed_fraction"] > 0
+    assert summ["degraded_fraction"] == summ["retrieval_failed_fraction"]
+    plain = run(loading.load(SCENARIOS / "two_stage.toml", base), tables="discard").summary
+    assert plain["retrieval_availability"] == 1.0 and plain["retrieval_failed_fraction"] == 0
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mtbf=st.floats(2.0, 30.0), mttr=st.floats(0.5, 10.0), retries=st.integers(0, 2),
+       timeout=st.sampled_from([None, 0.3]), on_failure=st.sampled_from(["degrade", "fail"]),
+       seed=st.integers(0, 1000))
+def test_every_query_accounted_for_under_retrieval_failures(mtbf, mttr, retries, timeout,
+                                                            on_failure, seed):
+    s = loading.load(SCENARIOS / "two_stage.toml",
+                     ["run.duration_s=120", "run.warmup_s=10", "run.drain_s=300",
+                      f"run.seed={seed}", "workload.rate_qps=3", "retrieval.servers=3",
+                      f"retrieval.retries={retries}", f"retrieval.on_failure='{on_failure}'",
+                      *([f"retrieval.timeout_s={timeout}"] if timeout else []),
+                      'retrieval.service_s={dist="exponential", mean=0.5, unit="seconds"}',
+                      f"faults={{mttr_s=0.0, retrieval_mtbf_s={mtbf}, "
+                      f"retrieval_mttr_s={mttr}}}"])
+    res = run(s)
+    q, summ = res.queries.to_pandas(), res.summary
+    assert q.done.notna().all()  # the drain lets every query end
+    asked = ~q.cache_hit
+    assert (q.retrieval_calls[asked] >= 1).all() and (q.retrieval_calls <= retries + 1).all()
+    gave_up = q.retrieval_failed
+    assert (q.requests[gave_up] == 0).all() and (q.retrieval_calls[gave_up] == retries + 1).all()
+    expected = "degraded" if on_failure == "degrade" else "failed"
+    assert (q.deadline_outcome[gave_up] == expected).all()
+    assert (q.requests[asked & ~gave_up] == 10).all()  # the others went on to summarize
+    assert 0.0 <= summ["retrieval_availability"] < 1.0

@@ -262,6 +262,8 @@ def _utilization(s, model, hardware, t: Reduced, snap) -> dict:
         "accelerator_seconds": busy,
         "retrieval_utilization": snap.retrieval_busy.integral(w0, w1)
         / (s.retrieval.servers * (w1 - w0)),
+        "retrieval_availability": snap.retrieval_up.integral(w0, w1)
+        / (s.retrieval.servers * (w1 - w0)),
     }
 
 

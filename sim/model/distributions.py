@@ -40,6 +40,26 @@ class Exponential:
 
 
 @dataclass(frozen=True)
+class Uniform:
+    """Uniform on [low, high): the simulator's own draws (which server fails), not a
+    scenario's."""
+
+    low: float
+    high: float
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self) -> float:
+        return (self.high - self.low) ** 2 / 12
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
 class _MeanCV:
     """A distribution parameterized by its own mean and coefficient of variation."""
 
@@ -96,7 +116,7 @@ class Empirical:
         return rng.choice(np.asarray(self.values, dtype=float), size=n, p=self._p())
 
 
-Distribution = Fixed | Exponential | Gamma | Lognormal | Empirical
+Distribution = Fixed | Exponential | Gamma | Lognormal | Empirical | Uniform
 KINDS = {"fixed": Fixed, "exponential": Exponential, "gamma": Gamma, "lognormal": Lognormal,
          "empirical": Empirical}
 

@@ -18,7 +18,7 @@ from sim.analysis.tally import Reduced, Tally
 from sim.errors import Problem, SearchsimError
 from sim.io.tables import TableSink
 from sim.model import catalog
-from sim.model.distributions import Buffered
+from sim.model.distributions import Buffered, Uniform
 from sim.runner import fleet
 from sim.scenario.schema import Scenario
 from sim.serving import arrivals as workload
@@ -116,10 +116,7 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     if flushes and s.cache.policy == "lru":
         env.process(cache_mod.flushes(env, cache, flushes, s.cache.flush_fraction,
                                       rngs["cache_flush"]))
-    retrieval = RetrievalPool(env, s.retrieval.servers,
-                              Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
-                              marks, s.retrieval.timeout_s, s.retrieval.retries,
-                              s.retrieval.on_failure)
+    retrieval = _retrieval(env, s, marks, rngs)
     pipe = Pipeline(env, architecture_of(s), cache,
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
                     shard=(shard, shards), direct=direct)
@@ -139,6 +136,22 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     rec.close()
     return Shard(tally.reduced(), pool.snapshot(retrieval, env.now), measured.run.duration_s,
                  sinks["queries"].close(), sinks["requests"].close())
+
+
+def _retrieval(env: simpy.Environment, s: Scenario, marks: Marks, rngs: dict
+               ) -> RetrievalPool:
+    """The retrieval pool, its servers failing if the scenario's `[faults]` say so."""
+    faults = s.faults if s.faults is not None and s.faults.retrieval_fails else None
+    pool = RetrievalPool(env, s.retrieval.servers,
+                         Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
+                         marks, s.retrieval.timeout_s, s.retrieval.retries,
+                         s.retrieval.on_failure, failing=faults is not None)
+    if faults is not None:
+        rng = rngs["retrieval_faults"]
+        pool.start_failures(Buffered(faults.retrieval_up_time(), rng),
+                            Buffered(faults.retrieval_down_time(), rng),
+                            Buffered(Uniform(0.0, 1.0), rng))
+    return pool
 
 
 def _recording(s: Scenario, tables: str, stream_to: Path | None):

@@ -35,7 +35,7 @@ EXTENSIVE = {
     "llm_requests_unfinished", "requests_retried", "requests_lost",
     "queries_affected_by_failures", "retrieval_timeouts"}
 SHARES = {"revenue_share", "accelerator_utilization", "slo_attainment", "complete_fraction",
-          "availability"}
+          "availability", "retrieval_availability"}
 # the figures reported with an interval
 HEADLINE = ("offered_qps", "completed", "cost_per_query_provisioned", "cost_per_query_busy",
             "revenue_share", "accelerator_utilization", "latency_p50_s", "latency_p95_s",

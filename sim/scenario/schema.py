@@ -311,6 +311,12 @@ class Faults(_Section):
     domain_mttr_s: float = Field(4 * 3600.0, ge=0)
     domain_time_to_failure_s: Dist | None = None
     domain_time_to_repair_s: Dist | None = None
+    # retrieval servers, each on its own (absent: they never fail): a call in service on a
+    # server that fails is cut, a failed call (retried within `retrieval.retries`)
+    retrieval_mtbf_s: float | None = Field(None, gt=0)
+    retrieval_mttr_s: float = Field(600.0, ge=0)
+    retrieval_time_to_failure_s: Dist | None = None
+    retrieval_time_to_repair_s: Dist | None = None
     policy: Literal["retry", "lose"] = "retry"
     enabled: bool = True
 
@@ -326,6 +332,19 @@ class Faults(_Section):
     @property
     def active(self) -> bool:
         return self.replicas_fail or self.domains_fail
+
+    @property
+    def retrieval_fails(self) -> bool:
+        return self.enabled and (self.retrieval_mtbf_s is not None or
+                                 self.retrieval_time_to_failure_s is not None) and (
+            self.retrieval_time_to_repair_s is not None or self.retrieval_mttr_s > 0)
+
+    def retrieval_up_time(self) -> d.Distribution:
+        assert self.retrieval_time_to_failure_s is not None or self.retrieval_mtbf_s
+        return _or_exponential(self.retrieval_time_to_failure_s, self.retrieval_mtbf_s or 0.0)
+
+    def retrieval_down_time(self) -> d.Distribution:
+        return _or_exponential(self.retrieval_time_to_repair_s, self.retrieval_mttr_s)
 
     def up_time(self) -> d.Distribution:
         return _or_exponential(self.time_to_failure_s, self.mtbf_s)

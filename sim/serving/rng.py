@@ -22,12 +22,14 @@ STREAMS = (
     "faults",
     "cache_flush",
     "fault_domains",
+    "retrieval_faults",
 )
 
 
 # Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
 # own, or shards would repeat one another's service times and cache draws.
-PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush", "fault_domains")
+PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush", "fault_domains",
+             "retrieval_faults")
 
 
 def streams(seed: int, shard: int | None = None, own_arrivals: bool = False

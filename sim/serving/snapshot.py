@@ -28,6 +28,7 @@ class Snapshot:
     up: AnyLevel  # LLM replicas up (not failed)
     retrieval_busy: AnyLevel
     retrieval_queue: AnyLevel
+    retrieval_up: AnyLevel  # retrieval servers up (not failed)
     replicas: tuple[ReplicaStats, ...]
     preemptions: int
     refusals: int
@@ -41,7 +42,7 @@ class Snapshot:
         levels = {name: total([getattr(p, name) for p in parts]) for name in
                   ("busy_chips", "busy_replicas", "busy_flops", "waiting", "running",
                    "power_w", "up", "retrieval_busy",
-                   "retrieval_queue")}
+                   "retrieval_queue", "retrieval_up")}
         return cls(**levels, replicas=tuple(r for p in parts for r in p.replicas),
                    preemptions=sum(p.preemptions for p in parts),
                    refusals=sum(p.refusals for p in parts),

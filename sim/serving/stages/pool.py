@@ -94,10 +94,10 @@ class LLMPool:
         """Levels and counters of this pool and the retrieval pool, as picklable data."""
         lv = self.levels
         for level in (lv.busy_chips, lv.busy_replicas, lv.busy_flops, lv.waiting, lv.running,
-                      lv.power_w, lv.up, retrieval.busy, retrieval.queue):
+                      lv.power_w, lv.up, retrieval.busy, retrieval.queue, retrieval.up):
             level.close(end)
         return Snapshot(lv.busy_chips, lv.busy_replicas, lv.busy_flops, lv.waiting, lv.running,
-                        lv.power_w, lv.up, retrieval.busy, retrieval.queue,
+                        lv.power_w, lv.up, retrieval.busy, retrieval.queue, retrieval.up,
                         tuple(r.stats() for r in self.replicas), lv.preemptions, lv.refusals,
                         self.submitted, end)
 
