@@ -121,6 +121,8 @@ def plan_of(found: list[int | None]) -> list[int]:
 
 
 def _day(s, c, profile, groups, found, plan, rows) -> dict:
+    """The bands (what each search found, the plan, its result and probes), the 24 hours'
+    fleets, and the day's cost both ways."""
     per_hour: list[tuple[int, int, float]] = [(0, 0, 0.0)] * HOURS  # replicas, chips, $/h
     band_rows = []
     for b, f, p, row in zip(groups, found, plan, rows, strict=True):
