@@ -93,7 +93,14 @@ def test_random_trace_rows_give_a_trace_or_our_error(tmp_path_factory, rows, hea
 def _searchsim(*args, env=None, **kw):
     cmd = [sys.executable, "-c", "from cli.main import app; app()", *args]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **kw)
+
+
+def _default_sigint() -> None:
+    """A shell's background job ignores SIGINT and its children inherit that (Python then
+    installs no Ctrl-C handler): give the child the default, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_cpu(proc, seconds: float, limit: float = 60.0) -> None:
