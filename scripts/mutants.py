@@ -127,7 +127,7 @@ FIRST = ["tests/test_garbage.py", "tests/test_autoscale.py", "tests/test_merging
          "tests/test_stages.py", "tests/test_oracles.py", "tests/test_continuous.py",
          "tests/test_limits.py", "tests/test_calibration.py", "tests/test_roofline.py",
          "tests/test_golden.py", "tests/test_core.py", "tests/test_theory.py",
-         "tests/test_economics.py"]
+         "tests/test_economics.py", "tests/test_degradation.py", "tests/test_traces.py"]
 
 
 def run_suite() -> tuple[bool, str]:
