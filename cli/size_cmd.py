@@ -181,10 +181,13 @@ def _show_day(s, day: dict) -> None:
                         "hour by hour (each hour a steady state at its rate)",
                         ["hours", "x rate", "queries/s", "replicas", "accelerators",
                          "SLO attainment [low]"], rows))
-    auto, peak = day["autoscaled"], day["peak_provisioned"]
-    for name, d in (("autoscaled", auto), ("provisioned for the peak", peak)):
+    auto, ahead, peak = day["autoscaled"], day["autoscaled_hour_ahead"], day["peak_provisioned"]
+    for name, d in (("autoscaled", auto), ("scaled an hour ahead", ahead),
+                    ("provisioned for the peak", peak)):
         console.print(f"{name}: {d['accelerator_hours']:,.0f} accelerator-hours a day, "
                       f"${d['usd_per_day']:,.2f} a day, ${d['cost_per_query']:.4g} per query "
                       f"({percent(d['revenue_share'])} of revenue)", highlight=False)
-    console.print(f"autoscaling saves {percent(day['saving'])}; a lower bound on its cost: "
-                  "no scale-up lag, start-up time or forecast headroom", highlight=False)
+    console.print(f"autoscaling saves {percent(day['saving'])} tracking the load exactly (a "
+                  "lower bound on its cost: no scale-up lag, start-up time or forecast "
+                  f"headroom), {percent(day['saving_hour_ahead'])} scaling an hour ahead "
+                  "(safe for any lag under an hour)", highlight=False)

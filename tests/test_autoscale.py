@@ -89,6 +89,25 @@ def test_the_days_cost_adds_up(day):
     assert 0 < plan["saving"] < 1
 
 
+def test_scaling_an_hour_ahead_runs_the_next_hours_fleet_before_it_is_needed():
+    fleets = [(r, r, float(r)) for r in [1, 1, 3, 3, 2, 1] + [1] * 18]
+    ahead = autoscale.hour_ahead(fleets)
+    assert [a[0] for a in ahead[:6]] == [1, 3, 3, 3, 2, 1]  # up an hour early, down on time
+    assert ahead[23][0] == 1  # the day wraps to hour 0
+
+
+def test_the_hour_ahead_plan_lies_between_tracking_and_the_peak(day):
+    _, c, _, plan = day
+    tracked = [h["replicas"] for h in plan["hours"]]
+    ahead_hours = sum(max(tracked[h], tracked[(h + 1) % 24]) for h in range(24))
+    assert plan["autoscaled_hour_ahead"]["accelerator_hours"] == ahead_hours  # tp 1
+    auto, ahead, peak = (plan[k]["usd_per_day"] for k in
+                         ("autoscaled", "autoscaled_hour_ahead", "peak_provisioned"))
+    assert ahead == pytest.approx(ahead_hours * c.usd_per_chip_hour)
+    assert auto < ahead < peak  # the profile's ramps cost an hour each
+    assert plan["saving_hour_ahead"] == pytest.approx(1 - ahead / peak)
+
+
 def test_a_flat_day_saves_nothing():
     s = _diurnal([1.0] * 24)
     peak = {"result": {}, "replicas": 3, "replicas_per_shard": None, "probes": [],
@@ -96,6 +115,7 @@ def test_a_flat_day_saves_nothing():
     c = sizing.candidates(s, ["h100"], [4], [1])[0]
     plan = autoscale.size_day(s, c, peak, 1, 0.95, (1,))  # one band: nothing more to run
     assert len(plan["bands"]) == 1 and plan["saving"] == pytest.approx(0.0, abs=1e-12)
+    assert plan["saving_hour_ahead"] == pytest.approx(0.0, abs=1e-12)
     assert {h["replicas"] for h in plan["hours"]} == {3}
 
 
