@@ -131,6 +131,15 @@ def test_a_day_needs_a_diurnal_scenario(runner, tmp_path):
         "(the day to follow)\n")
 
 
+@pytest.mark.parametrize("args", [["--bands", "2"], ["--diurnal", "--bands", "0"]])
+def test_bands_need_diurnal_and_a_count(runner, tmp_path, args):
+    path = tmp_path / "day.toml"
+    path.write_text(loading.dumps(_diurnal()))
+    res = runner.invoke(app, ["size", str(path), *args])
+    assert res.exit_code == 2 and res.stderr == (
+        f"error: --bands: got {args[-1]}, expected an integer >= 1, with --diurnal\n")
+
+
 def test_size_diurnal_json(runner, tmp_path):
     path = tmp_path / "day.toml"
     path.write_text(loading.dumps(_diurnal([0.5] * 12 + [1.0] * 12)))
