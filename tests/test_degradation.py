@@ -160,6 +160,12 @@ def test_retrieval_server_failures_degrade_answers_and_availability_is_theory():
     assert summ["degraded_fraction"] == summ["retrieval_failed_fraction"]
     plain = run(loading.load(SCENARIOS / "two_stage.toml", base), tables="discard").summary
     assert plain["retrieval_availability"] == 1.0 and plain["retrieval_failed_fraction"] == 0
+    # an architecture without retrieval has no retrieval servers to lose
+    alone = run(loading.load(SCENARIOS / "chatgpt_equivalent.toml",
+                             ["run.duration_s=300", "run.warmup_s=30",
+                              "faults={mttr_s=0.0, retrieval_mtbf_s=60.0}"]),
+                tables="discard").summary
+    assert alone["retrieval_availability"] == 1.0
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])

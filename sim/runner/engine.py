@@ -140,8 +140,10 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
 
 def _retrieval(env: simpy.Environment, s: Scenario, marks: Marks, rngs: dict
                ) -> RetrievalPool:
-    """The retrieval pool, its servers failing if the scenario's `[faults]` say so."""
-    faults = s.faults if s.faults is not None and s.faults.retrieval_fails else None
+    """The retrieval pool, its servers failing if the scenario's `[faults]` say so (and its
+    architecture retrieves: an unused pool neither fails nor counts as down)."""
+    faults = s.faults if s.faults is not None and s.faults.retrieval_fails and \
+        architecture_of(s).retrieves else None
     pool = RetrievalPool(env, s.retrieval.servers,
                          Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
                          marks, s.retrieval.timeout_s, s.retrieval.retries,
