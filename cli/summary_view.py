@@ -48,7 +48,9 @@ ROWS = [
     ("requests_retried", "requests restarted after a replica failure", ""),
     ("requests_lost", "requests lost to replica failures", ""),
     ("queries_affected_by_failures", "queries affected by failures", ""),
-    ("retrieval_failed_fraction", "queries whose retrieval timed out", "fraction"),
+    ("retrieval_availability", "retrieval servers' availability (up-time share)",
+     "fraction"),
+    ("retrieval_failed_fraction", "queries whose every retrieval call failed", "fraction"),
     ("tokens_in", "tokens in", ""),
     ("tokens_out", "tokens out", ""),
 ]

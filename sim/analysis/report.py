@@ -23,7 +23,9 @@ HEADLINE = [
     ("owned_capex_usd_per_query", "  capital ($)"), ("owned_energy_usd_per_query", "  energy ($)"),
     ("owned_revenue_share", "cost / revenue if owned"),
     ("energy_per_query_j", "energy per query (J)"), ("llm_power_w_mean", "mean power (W)"),
-    ("availability", "replica availability"), ("requests_lost", "requests lost to failures"),
+    ("availability", "replica availability"),
+    ("retrieval_availability", "retrieval server availability"),
+    ("requests_lost", "requests lost to failures"),
     ("queries_affected_by_failures", "queries affected by failures"),
 ]
 
