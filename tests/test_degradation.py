@@ -130,6 +130,8 @@ def test_a_server_failure_cuts_the_call_which_is_retried_after_the_repair():
     assert end == pytest.approx(5.5)
     pool.up.close(20.0)  # down 2.0 s of every 2.5 s
     assert pool.up.integral(0.0, 10.0) == pytest.approx(2.0)
+    pool.queue.close(20.0)  # the call queued through two repairs; the failures are no calls
+    assert pool.queue.integral(0.0, 20.0) == pytest.approx(4.0)
 
 
 def test_a_call_done_before_the_failure_is_untouched():

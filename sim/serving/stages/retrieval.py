@@ -31,6 +31,7 @@ class RetrievalPool:
             simpy.Resource(env, capacity=servers)
         self._serving: dict = {}  # a failing pool's calls in service: request -> process
         self._down = 0  # servers down now
+        self._claims = 0  # failures queued for a server (every one down already)
         self.service = service
         self.busy = new_level(marks)
         self.queue = new_level(marks)
@@ -42,11 +43,10 @@ class RetrievalPool:
 
     def _waiting(self) -> int:
         """Calls queued (a failure waiting for a server, when every one is down, is not)."""
-        return sum(1 for r in self.resource.queue if getattr(r, "priority", 0) != BREAKDOWN)
+        return len(self.resource.queue) - self._claims
 
     def _queue_changed(self) -> None:
-        self.queue.set(self.env.now, self._waiting() if self.failing
-                       else len(self.resource.queue))
+        self.queue.set(self.env.now, self._waiting())
 
     def serve(self):
         """A SimPy sub-process: wait for a server, hold it; returns (wait, service seconds,
@@ -103,8 +103,7 @@ class RetrievalPool:
             self._queue_changed()
             got = yield req | env.timeout(limit)
             if req not in got:  # timed out in the queue (leaving the block withdraws it)
-                self.queue.set(env.now, (self._waiting() if self.failing
-                                         else len(self.resource.queue)) - 1)
+                self.queue.set(env.now, self._waiting() - 1)
                 self.timeouts += 1
                 return env.now - t0, 0.0, False
             self._queue_changed()
@@ -129,7 +128,12 @@ class RetrievalPool:
             yield Timeout(env, up.next())
             self._cut_one(pick.next())
             with resource.request(priority=BREAKDOWN) as req:
+                queued = not req.triggered  # every server is down or serving
+                self._claims += queued
                 yield req  # at once, or when the cut call lets go of its server
+                if queued:  # no longer queued: the level counts calls only
+                    self._claims -= 1
+                    self._queue_changed()
                 self._down += 1
                 self.up.add(env.now, -1)
                 yield Timeout(env, down.next())
