@@ -60,3 +60,15 @@ def test_sampled_run_streamed_to_files_equals_merged_in_memory(tmp_path):
         assert on_disk.num_rows > 1000
         assert on_disk.to_pandas().equals(getattr(kept, kind).to_pandas()), kind
     assert not (tmp_path / "shards").exists()
+
+
+def test_a_sharded_run_with_no_queries_still_writes_its_tables(tmp_path):
+    s = loading.load(SCENARIOS / "modern_two_stage.toml",
+                     ["run.duration_s=3", "run.warmup_s=0", "workload.rate_qps=0.5",
+                      "run.shards=3"])
+    kept = run(s)
+    run(s, tables="file", stream_to=tmp_path)
+    for kind in ("queries", "requests"):
+        on_disk = pq.read_table(tmp_path / f"{kind}.parquet")
+        assert on_disk.num_rows == getattr(kept, kind).num_rows == 0
+        assert on_disk.schema.equals(getattr(kept, kind).schema)

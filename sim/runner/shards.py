@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sim.errors import Problem, SearchsimError
 from sim.io.merging import merged_batches
@@ -128,24 +129,33 @@ def merge_files(shard_dirs: list[Path], replicas_per_shard: list[int], out: Path
     time: queries by id; requests by submission time (then shard, then id), renumbered,
     with replicas numbered after the shards before them."""
     offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
-    sink = TableSink("file", out / "queries.parquet")
-    for rows, _ in merged_batches([d / "queries.parquet" for d in shard_dirs], "query_id"):
-        _write(sink, rows)
-    sink.close()
-    sink, numbered = TableSink("file", out / "requests.parquet"), 0
-    for rows, shard in merged_batches([d / "requests.parquet" for d in shard_dirs],
-                                      "submitted"):
+    numbered = 0
+
+    def renumbered(rows: pa.Table, shard: np.ndarray) -> pa.Table:
+        nonlocal numbered
         rows = rows.set_column(rows.schema.get_field_index("replica"), "replica",
                                pa.array(rows["replica"].to_numpy() + offsets[shard]))
         ids = np.arange(numbered, numbered + rows.num_rows, dtype=np.int64)
-        _write(sink, rows.set_column(0, "request_id", pa.array(ids)))
         numbered += rows.num_rows
+        return rows.set_column(0, "request_id", pa.array(ids))
+
+    _merge_into(out / "queries.parquet", [d / "queries.parquet" for d in shard_dirs],
+                "query_id", lambda rows, _: rows)
+    _merge_into(out / "requests.parquet", [d / "requests.parquet" for d in shard_dirs],
+                "submitted", renumbered)
+
+
+def _merge_into(path: Path, parts: list[Path], key: str, transform) -> None:
+    """`parts` merged by `key` into one file, each merged batch through `transform(rows,
+    shard of each row)`, one row group each; with no rows at all, an empty table with the
+    parts' schema (a run with no queries still has its tables)."""
+    sink = TableSink("file", path)
+    for rows, shard in merged_batches(parts, key):
+        for batch in transform(rows, shard).combine_chunks().to_batches():
+            sink.write(batch)
+    if sink.rows == 0:
+        sink.write(pa.RecordBatch.from_pylist([], schema=pq.read_schema(parts[0])))
     sink.close()
-
-
-def _write(sink: TableSink, rows: pa.Table) -> None:
-    for batch in rows.combine_chunks().to_batches():  # one row group per merged batch
-        sink.write(batch)
 
 
 def write_tables(held, directory: Path) -> None:
