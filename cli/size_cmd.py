@@ -82,6 +82,10 @@ def size_command(
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
     verdict = sizing.mix_verdict(rows) if mix else None
+    if not as_json:  # the ranking first: it stands even if the day cannot be sized
+        _show(s, rows, target, hi)
+        if verdict:
+            console.print(verdict, highlight=False)
     day = None
     if diurnal:
         with CountProgress("sizing the day's hours") as progress:
@@ -92,11 +96,7 @@ def size_command(
     if as_json:
         print_json({"fleets": rows, "mix_verdict": verdict, "day": day}
                    if mix or diurnal else rows)
-        return
-    _show(s, rows, target, hi)
-    if verdict:
-        console.print(verdict, highlight=False)
-    if day is not None:
+    elif day is not None:
         _show_day(day_s, day)
 
 

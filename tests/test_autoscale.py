@@ -149,3 +149,14 @@ def test_size_diurnal_json(runner, tmp_path):
     out = json.loads(res.stdout)
     assert len(out["day"]["hours"]) == 24 and len(out["day"]["bands"]) == 2
     assert out["fleets"][0]["replicas"] == out["day"]["bands"][0]["replicas"]
+
+
+def test_a_peak_no_fleet_meets_shows_the_ranking_then_says_why(runner, tmp_path):
+    path = tmp_path / "day.toml"
+    path.write_text(loading.dumps(_diurnal()))
+    res = runner.invoke(app, ["size", str(path), "--diurnal", "--replicas", "1:1",
+                              "--replications", "1"])
+    assert res.exit_code == 2
+    assert "every probe" in res.stdout  # the ranking came first
+    assert res.stderr.startswith("error: replicas: got 1, expected a range in which the "
+                                 "peak hour can be met: not met at 1 replicas")
