@@ -92,3 +92,20 @@ def test_an_owned_fleet_costs_its_capital_plus_the_energy_it_drew():
     assert owned["revenue_share"] == pytest.approx(rented["owned_revenue_share"], rel=1e-12)
     # the simulation itself does not depend on how the fleet is paid for
     assert owned["latency_p99_s"] == rented["latency_p99_s"]
+
+
+def test_hosts_add_their_constant_draw_to_the_owned_energy():
+    """2 kW per 8-chip server on 48 chips (6 servers) for the 240 s window: 0.8 kWh, at the
+    PUE and price; the accelerators' own measured energy does not move."""
+    sets = ["run.duration_s=300", "run.warmup_s=60", "llm.replicas=12",
+            "economics.owned.pue=1.3", "economics.owned.usd_per_kwh=0.1"]
+    path = SCENARIOS / "modern_two_stage.toml"
+    without = run(loading.load(path, sets), tables="discard").summary
+    with_hosts = run(loading.load(path, [*sets, "economics.owned.server_w=2000"]),
+                     tables="discard").summary
+    assert without["host_energy_kwh"] == 0.0
+    assert with_hosts["host_energy_kwh"] == pytest.approx(2.0 * 6 * 240 / 3600, rel=1e-12)
+    assert with_hosts["llm_energy_kwh"] == without["llm_energy_kwh"]
+    n = with_hosts["completed"]
+    assert with_hosts["owned_energy_usd_per_query"] - without["owned_energy_usd_per_query"] \
+        == pytest.approx(0.8 * 1.3 * 0.1 / n, rel=1e-9)

@@ -1,17 +1,20 @@
 """Energy and ownership: what the LLM pool's accelerators drew in the window (from the power
 level the schedulers keep: idle, prefill and decode watts per chip, from the catalog) and what
 the fleet costs owned rather than rented (capital amortized, plus that energy at the
-facility's PUE and electricity price). Accelerators only: hosts and retrieval servers'
-power are not modelled."""
+facility's PUE and electricity price). The accelerators' draw is measured by state; the
+hosts' (`economics.owned.server_w` per server, 0 unless given) is a constant added to the
+owned view's energy; retrieval servers' power is not modelled."""
 
 from __future__ import annotations
+
+import math
 
 from sim.errors import SearchsimError
 from sim.units import SECONDS_PER_HOUR
 
 JOULES_PER_KWH = 3.6e6
 OWNED_KEYS = ("owned_usd_per_chip_hour", "owned_cost_per_query", "owned_capex_usd_per_query",
-              "owned_energy_usd_per_query", "owned_revenue_share")
+              "owned_energy_usd_per_query", "owned_revenue_share", "host_energy_kwh")
 
 
 def energy_figures(s, arch, n_done: int, snap) -> dict:
@@ -39,7 +42,8 @@ def owned_figures(s, arch, kwh: float, n_done: int) -> dict:
     chips = s.llm.chips
     hours = (s.run.duration_s - s.run.warmup_s) / SECONDS_PER_HOUR
     capex = sum(n * cost.capex_usd_per_chip_hour for n, cost in costs) * hours
-    energy = kwh * costs[0][1].usd_per_it_kwh  # one facility: the same PUE and price
+    host_kwh = host_energy_kwh(s, hours)
+    energy = (kwh + host_kwh) * costs[0][1].usd_per_it_kwh  # one facility: one PUE, price
     retrieval = s.retrieval.servers * s.retrieval.usd_per_server_hour * hours \
         if arch.retrieves else 0.0
     per_query = (capex + energy + retrieval) / n_done if n_done else None
@@ -50,4 +54,13 @@ def owned_figures(s, arch, kwh: float, n_done: int) -> dict:
         "owned_energy_usd_per_query": energy / n_done if n_done else None,
         "owned_revenue_share": per_query / s.economics.revenue_per_query
         if per_query is not None else None,
+        "host_energy_kwh": host_kwh,
     }
+
+
+def host_energy_kwh(s, hours: float) -> float:
+    """The hosts' draw over `hours`: `server_w` for each server of each replica group
+    (whole servers of `chips_per_server` accelerators)."""
+    owned = s.economics.owned
+    servers = sum(math.ceil(g.chips / owned.chips_per_server) for g in s.llm.fleet)
+    return owned.server_w * servers * hours / 1000.0

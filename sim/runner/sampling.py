@@ -33,7 +33,7 @@ EXTENSIVE = {
     "fleet_usd_per_hour", "tokens_in", "tokens_out", "llm_power_w_mean", "llm_energy_kwh",
     "preemptions", "refusals", "cancelled_requests", "llm_requests_submitted",
     "llm_requests_unfinished", "requests_retried", "requests_lost",
-    "queries_affected_by_failures", "retrieval_timeouts"}
+    "queries_affected_by_failures", "retrieval_timeouts", "host_energy_kwh"}
 SHARES = {"revenue_share", "accelerator_utilization", "slo_attainment", "complete_fraction",
           "availability", "retrieval_availability"}
 # the figures reported with an interval

@@ -273,6 +273,9 @@ class Owned(_Section):
 
     capex_usd: float | None = Field(None, gt=0)  # per accelerator (default: the catalog's)
     server_usd: float = Field(0.0, ge=0)  # per server: host, network, chassis
+    # per server: what its host draws besides the accelerators (CPUs, memory, NICs, fans),
+    # constant while it is provisioned; 0: not counted
+    server_w: float = Field(0.0, ge=0)
     chips_per_server: int = _owning("chips_per_server", gt=0)
     years: float = _owning("years", gt=0)
     pue: float = _owning("pue", ge=1)  # facility energy per unit of IT energy
