@@ -101,23 +101,7 @@ def test_availability_is_mtbf_over_mtbf_plus_mttr():
 
 def _up_shares(s) -> np.ndarray:
     """Each replica's up share over the run, from its logged failures and repairs."""
-    from sim.serving.stages.faults import Failures
-    log: list[tuple[int, float, int]] = []
-    fail, repair = Failures.fail, Failures.repair
-
-    def logged_fail(self, rep):
-        log.append((rep.index, self.env.now, -1))
-        fail(self, rep)
-
-    def logged_repair(self, rep):
-        log.append((rep.index, self.env.now, +1))
-        repair(self, rep)
-
-    Failures.fail, Failures.repair = logged_fail, logged_repair
-    try:
-        run(s)
-    finally:
-        Failures.fail, Failures.repair = fail, repair
+    log = _fault_log(s)  # replicas fail on their own here: every cause changes the state
     horizon = s.run.duration_s
     down = np.zeros(s.llm.replicas)
     for index, t, change in log:  # down time: - fail time + repair time (or the horizon)
@@ -205,6 +189,50 @@ def test_a_replica_down_for_two_causes_returns_when_both_end():
                                                         abs=1e-12)
 
 
+def test_a_domains_requests_move_once_to_a_replica_outside_it():
+    """Replicas 0 and 1 share a domain that fails at 0.45 s: the request on replica 0 moves
+    straight to replica 2 (one restart), never to replica 1 failing at the same moment, and
+    takes its full 1.0 s from there."""
+    env, rec = simpy.Environment(), Recorder()
+    cfg = LLM(model="llama2_7b", hardware="h100", tp=1, replicas=3, max_batch=4,
+              batching="continuous")
+    pool = LLMPool(env, cfg, PerToken(), rec, kv_capacity_tokens=10**6)
+    pool.start_failures(Faults(mtbf_s=1e9), np.random.default_rng(0))  # none of their own
+    req = pool.submit(0, 1, 10)
+    assert req.replica == 0
+
+    def domain_outage():
+        yield env.timeout(0.45)
+        pool.failures.fail_all(pool.replicas[:2])
+
+    env.process(domain_outage())
+    env.run(until=50.0)
+    assert (req.replica, req.retries) == (2, 1)
+    assert req.finished == pytest.approx(1.45)
+
+
+def test_requests_parked_through_a_domain_outage_spread_over_it_when_it_is_back():
+    """Both replicas share one domain, down from 0.45 s to 2.45 s: the two requests wait,
+    then go one to each replica (not both to the first one back)."""
+    env, rec = simpy.Environment(), Recorder()
+    cfg = LLM(model="llama2_7b", hardware="h100", tp=1, replicas=2, max_batch=4,
+              batching="continuous")
+    pool = LLMPool(env, cfg, PerToken(), rec, kv_capacity_tokens=10**6)
+    pool.start_failures(Faults(mtbf_s=1e9), np.random.default_rng(0))
+    reqs = [pool.submit(0, 1, 10), pool.submit(1, 1, 10)]
+
+    def domain_outage():
+        yield env.timeout(0.45)
+        pool.failures.fail_all(pool.replicas)
+        yield env.timeout(2.0)
+        pool.failures.repair_all(pool.replicas)
+
+    env.process(domain_outage())
+    env.run(until=50.0)
+    assert sorted(r.replica for r in reqs) == [0, 1]
+    assert [r.finished for r in reqs] == pytest.approx([3.45, 3.45])
+
+
 def test_domains_off_change_nothing():
     path = SCENARIOS / "modern_two_stage_faults.toml"
     plain = run(loading.load(path, SHORT))
@@ -216,22 +244,23 @@ def _fault_log(s) -> list[tuple[int, float, int]]:
     """(replica, time, -1 down / +1 up) of every change of a replica's state in a run."""
     from sim.serving.stages.faults import Failures
     log: list[tuple[int, float, int]] = []
-    fail, repair = Failures.fail, Failures.repair
+    fail, repair = Failures.fail_all, Failures.repair_all
 
-    def logged_fail(self, rep):
-        was = rep.down
-        fail(self, rep)
-        if rep.down and not was:
-            log.append((rep.index, self.env.now, -1))
+    def logged_fail(self, members):
+        was = [rep.down for rep in members]
+        fail(self, members)
+        log.extend((rep.index, self.env.now, -1) for rep, w in zip(members, was, strict=True)
+                   if rep.down and not w)
 
-    def logged_repair(self, rep):
-        repair(self, rep)
-        if not rep.down:
-            log.append((rep.index, self.env.now, +1))
+    def logged_repair(self, members):
+        was = [rep.down for rep in members]
+        repair(self, members)
+        log.extend((rep.index, self.env.now, +1) for rep, w in zip(members, was, strict=True)
+                   if w and not rep.down)
 
-    Failures.fail, Failures.repair = logged_fail, logged_repair
+    Failures.fail_all, Failures.repair_all = logged_fail, logged_repair
     try:
         run(s)
     finally:
-        Failures.fail, Failures.repair = fail, repair
+        Failures.fail_all, Failures.repair_all = fail, repair
     return log

@@ -39,38 +39,55 @@ class Failures:
         """A replica's own up and down times, or a failure domain's (its members together)."""
         while True:
             yield Timeout(self.env, up.next())
-            for rep in members:
-                self.fail(rep)
+            self.fail_all(members)
             yield Timeout(self.env, down.next())
-            for rep in members:
-                self.repair(rep)
+            self.repair_all(members)
 
     def fail(self, rep) -> None:
-        """One more cause keeps `rep` down (its own failure or its domain's): the first
-        takes it down."""
-        self._causes[rep.index] += 1
-        if self._causes[rep.index] > 1:
-            return
-        self.pool.levels.up.add(self.env.now, -1)
-        for req in rep.fail():
-            if req.cancelled:  # its query gave up on it already
-                rep.finish(req)
-            elif self.policy == "lose":
-                req.lost = req.cancelled = True
-                rep.finish(req)
-            else:
-                req.retries += 1
-                req.generated = 0
-                req.first_token = math.nan
-                self.pool.route(req)
+        self.fail_all([rep])
 
     def repair(self, rep) -> None:
-        """One cause of `rep`'s outage ends: the last brings it back."""
-        self._causes[rep.index] -= 1
-        if self._causes[rep.index]:
+        self.repair_all([rep])
+
+    def fail_all(self, members: list) -> None:
+        """One more cause keeps each member down (its own failure or its domain's): the
+        first takes it down. Every member is down before any of their requests moves, so
+        none moves to a member failing at the same moment."""
+        emptied = []
+        for rep in members:
+            self._causes[rep.index] += 1
+            if self._causes[rep.index] == 1:
+                self.pool.levels.up.add(self.env.now, -1)
+                emptied.append((rep, rep.fail()))
+        for rep, held in emptied:
+            for req in held:
+                self._displaced(rep, req)
+
+    def _displaced(self, rep, req: Request) -> None:
+        """A request its replica's failure took: ended, lost, or started over elsewhere."""
+        if req.cancelled:  # its query gave up on it already
+            rep.finish(req)
+        elif self.policy == "lose":
+            req.lost = req.cancelled = True
+            rep.finish(req)
+        else:
+            req.retries += 1
+            req.generated = 0
+            req.first_token = math.nan
+            self.pool.route(req)
+
+    def repair_all(self, members: list) -> None:
+        """One cause of each member's outage ends: the last brings it back. Requests parked
+        while no replica was up go out once every member is back."""
+        back = False
+        for rep in members:
+            self._causes[rep.index] -= 1
+            if self._causes[rep.index] == 0:
+                rep.repair()
+                self.pool.levels.up.add(self.env.now, 1)
+                back = True
+        if not back:
             return
-        rep.repair()
-        self.pool.levels.up.add(self.env.now, 1)
         parked, self.parked = self.parked, deque()
         if parked:
             self.pool.levels.waiting.add(self.env.now, -len(parked))
