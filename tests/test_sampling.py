@@ -106,3 +106,23 @@ def test_shards_must_be_identical_to_be_sampled():
                      [*BASE, "llm.replicas=10", "run.sample_shards=2"])
     with pytest.raises(SearchsimError, match="a multiple of run.shards"):
         run(s)
+
+
+def test_sampled_percentiles_are_those_of_the_pooled_values():
+    """The sampled shards' tables hold every value the summary pools: the completed window
+    queries' latencies and the served window requests' times to first token."""
+    s = loading.load(SCENARIOS / "modern_two_stage.toml",
+                     [*BASE, "run.sample_shards=3", "retrieval.servers=16"])
+    res = run(s)
+    q, r = res.queries.to_pandas(), res.requests.to_pandas()
+    latency = q.latency_s[q.in_window & q.done.notna()].to_numpy()
+    served = r.in_window & ~r.cancelled & ~r.unfinished
+    ttft = r.ttft_s[served].dropna().to_numpy()
+    summ = res.summary
+    got = [summ[k] for k in ("latency_p50_s", "latency_p95_s", "latency_p99_s")]
+    assert got == pytest.approx(np.percentile(latency, [50, 95, 99]), rel=1e-12)
+    assert summ["latency_mean_s"] == pytest.approx(latency.mean(), rel=1e-12)
+    assert [summ["ttft_p50_s"], summ["ttft_p99_s"]] == pytest.approx(
+        np.percentile(ttft, [50, 99]), rel=1e-12)
+    assert summ["latency_p99_s_ci95"][0] <= summ["latency_p99_s"] <= \
+        summ["latency_p99_s_ci95"][1]

@@ -189,6 +189,16 @@ def retrieval_capacity_qps(s, miss_rate: float) -> float | None:
     return s.retrieval.servers / s.retrieval.service_s.build().mean / miss_rate
 
 
+def distribution_figures(t: Reduced) -> dict:
+    """The figures of a reduction that come from whole distributions: latency mean and
+    percentiles, time-to-first-token percentiles."""
+    p50, p95, p99 = _percentiles(t.column("latency"), (50, 95, 99))
+    ttft_p50, ttft_p99 = _percentiles(t.column("ttft"), (50, 99))
+    return {"latency_mean_s": _mean(t.column("latency")), "latency_p50_s": p50,
+            "latency_p95_s": p95, "latency_p99_s": p99, "ttft_p50_s": ttft_p50,
+            "ttft_p99_s": ttft_p99}
+
+
 def _latency(t: Reduced, stable: bool) -> dict:
     latency = t.column("latency")
     p50, p95, p99 = _percentiles(latency, (50, 95, 99))

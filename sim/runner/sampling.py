@@ -6,19 +6,23 @@ and retrieval servers). So k of them, chosen at random by the seed, estimate the
 intensive figures (cost per query, utilization, latency percentiles, SLO attainment) by the
 mean over the sampled shards, extensive ones (queries, throughput, power) by S times it, each
 with a 95% Student-t interval from the spread between shards, finite-population corrected
-(it closes when k = S). A latency percentile's estimate is the mean of the shards'
-percentiles, which for identical shards converges to the fleet's.
+(it closes when k = S). Latency and time-to-first-token percentiles come from the sampled
+shards' values pooled (a sample of the fleet's whole distribution), with intervals from the
+spread of the shards' own percentiles.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from sim.analysis import summary as metrics
 from sim.errors import Problem, SearchsimError
 from sim.runner.engine import Results, Shard, finish, simulate
 from sim.runner.parallel import map_jobs
@@ -86,6 +90,7 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     if progress is not None:
         progress(1.0)
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)
+    summary.update(pooled_distributions([p for _, p in done]))
     res = Results(s, summary, None, None, done[0][0].timeseries, None)
     replicas = [s.llm.replica_count // s.run.shards] * len(chosen)
     if staging is not None:  # merged file to file: memory flat
@@ -96,6 +101,15 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
         if tables == "file" and stream_to is not None:
             write_tables(res, stream_to)
     return res
+
+
+def pooled_distributions(parts: list[Shard]) -> dict:
+    """Latency and time-to-first-token percentiles (and the latency mean) of the sampled
+    shards' values pooled: a sample of the whole fleet's distribution, where the mean of
+    each shard's percentile is an average of tails. Their intervals stay the spread between
+    shards (`estimate`)."""
+    return metrics.distribution_figures(functools.reduce(operator.add,
+                                                         [p.reduced for p in parts]))
 
 
 def estimate(shards: list[dict], total: int, chosen: list[int]) -> dict:
