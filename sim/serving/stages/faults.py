@@ -1,5 +1,6 @@
 """Replica failures: each replica of a pool alternates up and down times drawn from the
-scenario's `[faults]` distributions on their own random stream. A failure empties the
+scenario's `[faults]` distributions on their own random stream, and so does each failure
+domain (consecutive replicas that fail and come back together). A failure empties the
 replica (the iteration in progress is lost); its requests start over on a replica that is
 up (`retry`: prompt and output recomputed; parked until one is repaired if none is) or are
 lost (`lose`: recorded as lost and cancelled). A request already cancelled just ends.
