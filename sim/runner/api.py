@@ -16,8 +16,8 @@ def run(s: Scenario, progress: Callable[[float], None] | None = None, tables: st
     """Simulate `s`. Its record tables are kept in memory (`tables="memory"`, on the
     result), written to `stream_to`/queries.parquet and requests.parquet as the run goes
     ("file": memory stays flat however long the run), or dropped ("discard": a sweep or a
-    sizing that needs only the summary). A sharded run merges its shards' tables in memory
-    (then writes them, for "file")."""
+    sizing that needs only the summary). A sharded or sampled run's shards stream theirs
+    to files merged file to file on local processes (`shards.shard_tables`)."""
     if s.run.sample_shards is not None and s.run.sample_shards < s.run.shards:
         return run_sampled(s, progress, tables, stream_to)
     if s.run.shards > 1:

@@ -127,9 +127,9 @@ def _day(s, c, profile, groups, found, plan, rows) -> dict:
     fleets, and the day's cost both ways."""
     per_hour: list[tuple[int, int, float]] = [(0, 0, 0.0)] * HOURS  # replicas, chips, $/h
     band_rows = []
+    shards = s.run.shards if sizing.sampled(s) else 1  # the plan counts replicas per shard
     for b, f, p, row in zip(groups, found, plan, rows, strict=True):
         chips, usd = usd_per_hour(s, c, p)
-        shards = s.run.shards if sizing.sampled(s) else 1
         for h in b.hours:
             per_hour[h] = (p * shards, chips, usd)
         band_rows.append({"hours": list(b.hours), "multiplier": b.multiplier,

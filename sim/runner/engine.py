@@ -103,9 +103,9 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     env = simpy.Environment()
     direct = direct and shards > 1 and s.workload.arrival != "trace"
     rngs = streams(s.run.seed, shard if shards > 1 else None, own_arrivals=direct)
-    model = catalog.model(s.llm.model)
+    model, arch = catalog.model(s.llm.model), architecture_of(s)
     measured = measured_scenario(s)
-    rec, tally, sinks = _recording(measured, tables, stream_to)
+    rec, tally, sinks = _recording(measured, arch, tables, stream_to)
     marks = level_marks(measured)
     groups = fleet.replica_groups(s, model)
     pool = LLMPool(env, s.llm, groups[0].step, rec, marks=marks, groups=groups)
@@ -116,8 +116,8 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     if flushes and s.cache.policy == "lru":
         env.process(cache_mod.flushes(env, cache, flushes, s.cache.flush_fraction,
                                       rngs["cache_flush"]))
-    retrieval = _retrieval(env, s, marks, rngs)
-    pipe = Pipeline(env, architecture_of(s), cache,
+    retrieval = _retrieval(env, s, arch.retrieves, marks, rngs)
+    pipe = Pipeline(env, arch, cache,
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
                     shard=(shard, shards), direct=direct)
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
@@ -138,12 +138,11 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
                  sinks["queries"].close(), sinks["requests"].close())
 
 
-def _retrieval(env: simpy.Environment, s: Scenario, marks: Marks, rngs: dict
+def _retrieval(env: simpy.Environment, s: Scenario, used: bool, marks: Marks, rngs: dict
                ) -> RetrievalPool:
-    """The retrieval pool, its servers failing if the scenario's `[faults]` say so (and its
-    architecture retrieves: an unused pool neither fails nor counts as down)."""
-    faults = s.faults if s.faults is not None and s.faults.retrieval_fails and \
-        architecture_of(s).retrieves else None
+    """The retrieval pool, its servers failing if the scenario's `[faults]` say so and the
+    architecture `used` it (an unused pool neither fails nor counts as down)."""
+    faults = s.faults if s.faults is not None and s.faults.retrieval_fails and used else None
     pool = RetrievalPool(env, s.retrieval.servers,
                          Buffered(s.retrieval.service_s.build(), rngs["retrieval_service"]),
                          marks, s.retrieval.timeout_s, s.retrieval.retries,
@@ -156,10 +155,9 @@ def _retrieval(env: simpy.Environment, s: Scenario, marks: Marks, rngs: dict
     return pool
 
 
-def _recording(s: Scenario, tables: str, stream_to: Path | None):
+def _recording(s: Scenario, arch, tables: str, stream_to: Path | None):
     """The recorder, and what its batches feed: the derived columns, the summary's tally,
     and the table sinks. `s` carries the measured window."""
-    arch = architecture_of(s)
     tally = Tally(count_repeats=arch.caches and s.cache.policy == "lru",
                   interval_s=s.run.interval_s)
     sinks = {kind: TableSink(tables, None if stream_to is None else

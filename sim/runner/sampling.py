@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +23,9 @@ import numpy as np
 
 from sim.analysis import summary as metrics
 from sim.errors import Problem, SearchsimError
-from sim.runner.engine import Results, Shard, finish, simulate
+from sim.runner.engine import Results, Shard, finish
 from sim.runner.parallel import map_jobs
-from sim.runner.shards import merge_files, merge_tables, shard_scenario, streamed, write_tables
+from sim.runner.shards import shard_scenario, shard_tables, simulate_shard, staged_dirs
 from sim.scenario.schema import Scenario
 
 # summary keys that add up over shards (scaled by S); every other number is a per-query or
@@ -68,39 +67,28 @@ def check(s: Scenario) -> None:
 def _one(job) -> tuple[Results, Shard]:
     s, index, shards, tables, directory = job
     si = shard_scenario(s, index, shards)
-    if directory is not None:  # its own tables, streamed to files
-        directory.mkdir(parents=True, exist_ok=True)
-        part = simulate(si, index, shards, tables="file", stream_to=directory, direct=True)
-    else:
-        part = simulate(si, index, shards, direct=True,
-                        tables="discard" if tables == "discard" else "memory")
+    part = simulate_shard(si, index, shards, tables, directory, direct=True)
     return finish(si, part), part
 
 
 def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
                 tables: str = "memory", stream_to: Path | None = None) -> Results:
     """The estimate, the first sampled shard's time series (one shard's picture), and the
-    sampled shards' tables (replicas numbered across them) unless discarded."""
+    sampled shards' tables (replicas numbered across them) as `shard_tables` says."""
     check(s)
     chosen = chosen_shards(s)
-    staging = streamed(s, tables, stream_to)
-    done = map_jobs(_one, [(s, i, s.run.shards, tables, None if staging is None else
-                            staging / str(i)) for i in chosen], s.run.jobs,
+    dirs = staged_dirs(s, tables, stream_to, chosen)
+    done = map_jobs(_one, [(s, i, s.run.shards, tables, None if dirs is None else dirs[k])
+                           for k, i in enumerate(chosen)], s.run.jobs,
                     backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
+    parts = [p for _, p in done]
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)
-    summary.update(pooled_distributions([p for _, p in done]))
-    res = Results(s, summary, None, None, done[0][0].timeseries, None)
-    replicas = [s.llm.replica_count // s.run.shards] * len(chosen)
-    if staging is not None:  # merged file to file: memory flat
-        merge_files([staging / str(i) for i in chosen], replicas, staging.parent)
-        shutil.rmtree(staging)
-    elif tables != "discard":
-        res.queries, res.requests = merge_tables([p for _, p in done], replicas)
-        if tables == "file" and stream_to is not None:
-            write_tables(res, stream_to)
-    return res
+    summary.update(pooled_distributions(parts))
+    queries, requests = shard_tables(parts, [s.llm.replica_count // s.run.shards] * len(parts),
+                                     tables, stream_to, dirs)
+    return Results(s, summary, queries, requests, done[0][0].timeseries, None)
 
 
 def pooled_distributions(parts: list[Shard]) -> dict:

@@ -1,7 +1,9 @@
 """Sharded runs: traffic split by query hash into independent shards, each with its share of
 the replicas, the cache capacity and the retrieval servers — how real search caches are
 partitioned. Shards run on a process pool and their tables and levels are merged, so the
-summary is computed exactly as for one process."""
+summary is computed exactly as for one process. Streamed to files on local processes, each
+shard writes its own tables and they are merged file to file (`merge_files`); otherwise (kept
+in memory, or on Ray, whose workers need not share a disk) they come back whole."""
 
 from __future__ import annotations
 
@@ -50,36 +52,69 @@ def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
 SHARDS_DIR = "shards"  # where shards streaming to files write theirs, until merged
 
 
-def _simulate(job) -> Shard:
-    s, index, shards, tables, directory = job
-    if directory is not None:  # its own tables, streamed to files
+def simulate_shard(s: Scenario, index: int, shards: int, tables: str,
+                   directory: Path | None, direct: bool = False) -> Shard:
+    """One shard, its tables streamed to Parquet files in `directory` (to be merged file to
+    file), or kept in memory, or discarded."""
+    if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        return simulate(s, index, shards, tables="file", stream_to=directory)
-    return simulate(s, index, shards, tables="discard" if tables == "discard" else "memory")
+        return simulate(s, index, shards, tables="file", stream_to=directory, direct=direct)
+    return simulate(s, index, shards, tables="discard" if tables == "discard" else "memory",
+                    direct=direct)
 
 
-def merge(parts: list[Shard], replicas_per_shard: list[int]) -> Shard:
-    """One summary reduction (shards' reductions add: each holds all of its keys), one set
-    of levels, and one set of tables if the shards kept theirs."""
-    reduced = functools.reduce(operator.add, [p.reduced for p in parts])
-    snapshot = Snapshot.merge([p.snapshot for p in parts])
-    if parts[0].queries is None:
-        return Shard(reduced, snapshot, parts[0].window_end)
+def _simulate(job) -> Shard:
+    return simulate_shard(*job)
+
+
+def staged_dirs(s: Scenario, tables: str, stream_to: Path | None,
+                indices: list[int]) -> list[Path] | None:
+    """Where shards `indices` write their own tables to be merged file to file (local
+    processes streaming to `stream_to`), or None: they return them whole (Ray's workers need
+    not share a disk) or keep none."""
+    if tables == "file" and stream_to is not None and s.run.backend == "local":
+        return [stream_to / SHARDS_DIR / str(i) for i in indices]
+    return None
+
+
+def shard_tables(parts: list[Shard], replicas_per_shard: list[int], tables: str,
+                 stream_to: Path | None, dirs: list[Path] | None
+                 ) -> tuple[pa.Table | None, pa.Table | None]:
+    """The shards' tables as one: merged file to file from `dirs` into `stream_to`, or
+    merged in memory and then written there ("file"), or kept ("memory"); the tables are
+    returned only when kept."""
+    if dirs is not None and stream_to is not None:
+        merge_files(dirs, replicas_per_shard, stream_to)
+        shutil.rmtree(stream_to / SHARDS_DIR)
+        return None, None
+    if tables == "discard":
+        return None, None
     queries, requests = merge_tables(parts, replicas_per_shard)
-    return Shard(reduced, snapshot, parts[0].window_end, queries, requests)
+    if tables == "file" and stream_to is not None:
+        write_tables(queries, requests, stream_to)
+        return None, None
+    return queries, requests
+
+
+def _offsets(replicas_per_shard: list[int]) -> np.ndarray:
+    """What each shard's replica numbers start at: after the shards before it."""
+    return np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]]).astype(np.int64)
+
+
+def _replicas_renumbered(rows: pa.Table, add) -> pa.Table:
+    return rows.set_column(rows.schema.get_field_index("replica"), "replica",
+                           pa.array(rows["replica"].to_numpy() + add))
 
 
 def merge_tables(parts: list[Shard], replicas_per_shard: list[int]
                  ) -> tuple[pa.Table, pa.Table]:
     """Query ids are already global (arrival indices); replicas are renumbered after the
     shards before them; requests are renumbered by submission time."""
-    offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
+    offsets = _offsets(replicas_per_shard)
     requests = []
     for i, p in enumerate(parts):
-        r = p.requests
-        assert r is not None and p.queries is not None  # shards kept their tables
-        r = r.set_column(r.schema.get_field_index("replica"), "replica",
-                         pa.array(r["replica"].to_numpy() + offsets[i]))
+        assert p.requests is not None and p.queries is not None  # shards kept their tables
+        r = _replicas_renumbered(p.requests, offsets[i])
         requests.append(r.append_column("shard", pa.array(np.full(r.num_rows, i))))
     req = pa.concat_tables(requests).sort_by([("submitted", "ascending"),
                                                ("shard", "ascending"),
@@ -93,48 +128,34 @@ def merge_tables(parts: list[Shard], replicas_per_shard: list[int]
 
 def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
                 tables: str = "memory", stream_to: Path | None = None) -> Results:
-    """Shards on the pool. Streamed to files on local processes, each shard writes its own
-    tables and they are merged file to file (memory flat); otherwise (kept in memory, or
-    on Ray, whose workers need not share a disk) they come back whole and merge in memory."""
+    """Shards on the pool, their reductions and levels merged, and their tables as
+    `shard_tables` says."""
     n = s.run.shards
     scenarios = [shard_scenario(s, i, n) for i in range(n)]
-    replicas = [si.llm.replica_count for si in scenarios]
-    staging = streamed(s, tables, stream_to)
-    dirs = [None if staging is None else staging / str(i) for i in range(n)]
-    parts = map_jobs(_simulate, [(si, i, n, tables, dirs[i]) for i, si in enumerate(scenarios)],
+    dirs = staged_dirs(s, tables, stream_to, list(range(n)))
+    parts = map_jobs(_simulate, [(si, i, n, tables, None if dirs is None else dirs[i])
+                                 for i, si in enumerate(scenarios)],
                      s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
     if progress is not None:
         progress(1.0)
-    whole = merge(parts, replicas)
-    if staging is not None:
-        merge_files([staging / str(i) for i in range(n)], replicas, staging.parent)
-        shutil.rmtree(staging)
-    elif tables == "file" and stream_to is not None:
-        write_tables(whole, stream_to)
-        whole = Shard(whole.reduced, whole.snapshot, whole.window_end)
+    queries, requests = shard_tables(parts, [si.llm.replica_count for si in scenarios],
+                                     tables, stream_to, dirs)
+    whole = Shard(functools.reduce(operator.add, [p.reduced for p in parts]),
+                  Snapshot.merge([p.snapshot for p in parts]), parts[0].window_end,
+                  queries, requests)
     return finish(s, whole)
-
-
-def streamed(s: Scenario, tables: str, stream_to: Path | None) -> Path | None:
-    """Where shards write their own tables to be merged file to file (local processes
-    streaming to `stream_to`), or None: they return them whole (Ray's workers need not
-    share a disk) or keep none."""
-    if tables == "file" and stream_to is not None and s.run.backend == "local":
-        return stream_to / SHARDS_DIR
-    return None
 
 
 def merge_files(shard_dirs: list[Path], replicas_per_shard: list[int], out: Path) -> None:
     """The shards' Parquet tables merged into `out` as `merge_tables` would, a batch at a
     time: queries by id; requests by submission time (then shard, then id), renumbered,
     with replicas numbered after the shards before them."""
-    offsets = np.concatenate([[0], np.cumsum(replicas_per_shard)[:-1]])
+    offsets = _offsets(replicas_per_shard)
     numbered = 0
 
     def renumbered(rows: pa.Table, shard: np.ndarray) -> pa.Table:
         nonlocal numbered
-        rows = rows.set_column(rows.schema.get_field_index("replica"), "replica",
-                               pa.array(rows["replica"].to_numpy() + offsets[shard]))
+        rows = _replicas_renumbered(rows, offsets[shard])
         ids = np.arange(numbered, numbered + rows.num_rows, dtype=np.int64)
         numbered += rows.num_rows
         return rows.set_column(0, "request_id", pa.array(ids))
@@ -158,11 +179,9 @@ def _merge_into(path: Path, parts: list[Path], key: str, transform) -> None:
     sink.close()
 
 
-def write_tables(held, directory: Path) -> None:
-    """`held`'s queries and requests tables to Parquet files in `directory`."""
-    for kind in ("queries", "requests"):
-        table = held.queries if kind == "queries" else held.requests
-        assert table is not None
+def write_tables(queries: pa.Table, requests: pa.Table, directory: Path) -> None:
+    """The tables to Parquet files in `directory`."""
+    for kind, table in (("queries", queries), ("requests", requests)):
         sink = TableSink("file", directory / f"{kind}.parquet")
         for batch in table.to_batches():
             sink.write(batch)

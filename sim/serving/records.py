@@ -78,7 +78,6 @@ class Recorder:
         self._queries: deque = deque()  # in arrival (query id) order
         self._requests: deque = deque()  # in submission (request id) order
         self._rows: dict[str, list[tuple]] = {"queries": [], "requests": []}
-        self._request_rows = self._rows["requests"]
         self._kept: dict[str, list[pa.RecordBatch]] = {"queries": [], "requests": []}
         self._emitted = {"queries": 0, "requests": 0}  # batches handed on
 
@@ -95,7 +94,7 @@ class Recorder:
 
     def request_finished(self, r) -> None:
         pending = self._requests
-        while pending and pending[0].finished == pending[0].finished:  # done (not NaN)
+        while pending and _is_done(pending[0]):
             self._request_row(pending.popleft())
         if self._queries:
             head = self._queries[0]
@@ -127,12 +126,11 @@ class Recorder:
         return self.window[0] <= arrival < self.window[1]
 
     def _request_row(self, r) -> None:
-        rows = self._request_rows
-        w0, w1 = self.window
+        rows = self._rows["requests"]
         rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
                      r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
                      r.cancelled, r.refused, r.finished != r.finished, r.preemptions, r.lost,
-                     r.retries, w0 <= r.arrival < w1))
+                     r.retries, self._in_window(r.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("requests")
 

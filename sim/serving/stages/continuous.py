@@ -24,6 +24,7 @@ from __future__ import annotations
 from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
+from sim.model.perf import pairs_of_chunk
 from sim.serving.stages.decoding import DecodingGroup
 from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 from sim.serving.stages.request import Request
@@ -321,7 +322,7 @@ class ContinuousReplica(Replica):
         pf_tokens, pf_pairs, decoding = 0, 0.0, self.group.n
         for req, n, _ in plan:  # attention pairs over the KV before the chunk, then the chunk
             pf_tokens += n
-            pf_pairs += n * (req.kv + (n + 1) / 2.0)  # perf.pairs_of_chunk, inlined
+            pf_pairs += pairs_of_chunk(n, req.kv)
             req.kv += n
             req.prefilled += n
         dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
