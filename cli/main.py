@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from cli.calibrate_cmd import calibrate_command
+from cli.calibrate_serving_cmd import calibrate_serving_command
 from cli.catalog_cmd import catalog_command
 from cli.common import DEBUG, stop_on_sigterm
 from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
+from cli.engines_cmd import engines_command
 from cli.paper_cmd import paper_command
 from cli.report_cmd import report_command
 from cli.run_cmd import run_command
@@ -39,4 +41,6 @@ app.command("size")(size_command)
 app.command("sweep")(sweep_command)
 app.command("report")(report_command)
 app.command("calibrate")(calibrate_command)
+app.command("calibrate-serving")(calibrate_serving_command)
+app.command("engines")(engines_command)
 app.command("validate")(validate_command)

@@ -6,6 +6,7 @@ CLI can print one line per problem and exit 2 without a traceback.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -38,6 +39,11 @@ class SearchsimError(Exception):
         super().__init__("\n".join(self.lines))
 
 
-def unknown_key(field: str, value: str, valid: list[str]) -> SearchsimError:
-    """An unknown catalog or option key, with the valid ones listed."""
-    return SearchsimError(Problem(field, value, "one of: " + ", ".join(sorted(valid))))
+def unknown_key(field: str, value: str, valid: list[str], what: str = "one of"
+                ) -> SearchsimError:
+    """An unknown catalog or option key, with the valid ones listed and the nearest named."""
+    near = difflib.get_close_matches(str(value).lower(), [v.lower() for v in valid], n=1)
+    hint = ""
+    if near:
+        hint = next(f" (did you mean '{v}'?)" for v in valid if v.lower() == near[0])
+    return SearchsimError(Problem(field, value, f"{what}: " + ", ".join(sorted(valid)) + hint))

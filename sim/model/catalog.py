@@ -82,6 +82,7 @@ class Accelerator(_Frozen):
     interconnect: Interconnect
     power: Power
     prices: tuple[Price, ...] = ()
+    aliases: tuple[str, ...] = ()  # names measurements use for it (device names, short names)
 
     @property
     def peak_flops(self) -> float:
@@ -112,11 +113,20 @@ class Model(_Frozen):
     kv_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     training_tokens_b: float | None = Field(default=None, gt=0)
+    # mixture of experts: routed experts, active per token, parameters one token uses
+    experts: int | None = Field(default=None, gt=1)
+    experts_per_token: int | None = Field(default=None, gt=0)
+    active_params_b: float | None = Field(default=None, gt=0)
+    aliases: tuple[str, ...] = ()  # names measurements use for it (Hugging Face ids)
     source: str
 
     @property
     def params(self) -> float:
         return self.params_b * 1e9
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts is not None
 
     @property
     def training_tokens(self) -> float | None:
@@ -179,6 +189,15 @@ def model(key: str) -> Model:
     if key not in table:
         raise unknown_key("model", key, list(table))
     return table[key]
+
+
+def find(table: dict, name: str):
+    """The entry of a catalog table whose key or an alias is `name` (any case), or None."""
+    want = name.strip().lower()
+    for key, entry in table.items():
+        if key == want or want in (a.lower() for a in entry.aliases):
+            return entry
+    return None
 
 
 PRICE_KINDS = ("on-demand", "1-year", "3-year", "in-house", "spot")

@@ -13,7 +13,7 @@ so a scheduler can price many iterations at once. Schedulers never compute FLOPs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Protocol
 
@@ -119,7 +119,8 @@ class RooflineStep:
 
     @cached_property
     def _s_per_kv_token(self) -> float:
-        return self.model.kv_bytes_per_token(self.kv_bytes_per_element) / self._byte_rate
+        return self.model.kv_bytes_per_token(self.kv_bytes_per_element) / (
+            self._byte_rate * self.profile.kv_efficiency)
 
     @cached_property
     def _comm(self) -> tuple[float, float]:
@@ -130,6 +131,11 @@ class RooflineStep:
         per_token = self.model.d_model * 2.0 * steps / self.tp
         return (count * steps * self._fit.allreduce_latency_us * 1e-6,
                 count * per_token / (self._fit.allreduce_gb_s * 1e9))
+
+    @cached_property
+    def _s_per_seq(self) -> float:
+        """Serial host seconds per decoding sequence per iteration (the engine's)."""
+        return self.profile.seq_overhead_us * 1e-6
 
     @cached_property
     def _fixed(self) -> float:
@@ -158,7 +164,8 @@ class RooflineStep:
         memory = self.memory_time(prefill_tokens, decode_seqs, decode_context)
         longer = np.maximum(compute, memory) if isinstance(compute, np.ndarray) or \
             isinstance(memory, np.ndarray) else max(compute, memory)
-        return longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
+        return (longer + self._fixed + self._comm[1] * (prefill_tokens + decode_seqs)
+                + self._s_per_seq * decode_seqs)
 
     def scalar_time(self, prefill_tokens: int, prefill_attn: float, decode_seqs: int,
                     decode_context: int) -> tuple[float, bool]:
@@ -169,14 +176,16 @@ class RooflineStep:
         compute = self._s_per_token * tokens + self._s_per_pair * (prefill_attn + decode_context)
         memory = self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
                                                            + decode_seqs)
-        return max(compute, memory) + self._fixed + self._comm[1] * tokens, compute >= memory
+        return (max(compute, memory) + self._fixed + self._comm[1] * tokens
+                + self._s_per_seq * decode_seqs), compute >= memory
 
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         """Decode iteration i of a run (context + seqs * i tokens) as two lines and a
         constant: compute, memory, and what every iteration pays besides."""
         return (self._s_per_token * seqs + self._s_per_pair * context, self._s_per_pair * seqs,
                 self._s_weights + self._s_per_kv_token * (context + seqs),
-                self._s_per_kv_token * seqs, self._fixed + self._comm[1] * seqs)
+                self._s_per_kv_token * seqs,
+                self._fixed + self._comm[1] * seqs + self._s_per_seq * seqs)
 
     def bound(self, prefill_tokens, prefill_attn, decode_seqs, decode_context) -> str:
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
@@ -218,10 +227,15 @@ def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = A
 
 
 def build(cfg, model: Model, hardware: Accelerator, tp: int | None = None) -> StepModel:
-    """The step model an `[llm]` section asks for (its profile named by `llm.profile`), for
-    its first replica group or on `hardware` at `tp`."""
+    """The step model an `[llm]` section asks for (its profile named by `llm.profile`, with
+    the engine's own software terms laid over it), for its first replica group or on
+    `hardware` at `tp`."""
+    profile = load_profile(cfg.profile)
+    terms = cfg.engine_spec.software_terms()
+    if terms:
+        profile = replace(profile, **terms)
     return make(cfg.step_model, model, hardware, cfg.tp if tp is None else tp, cfg.mfu,
-                cfg.bytes_per_param, load_profile(cfg.profile))
+                cfg.bytes_per_param, profile)
 
 
 def kv_tokens(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
@@ -229,6 +243,30 @@ def kv_tokens(model: Model, hardware: Accelerator, tp: int, bytes_per_param: flo
     """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
     free = hardware.hbm_bytes * tp - model.weight_bytes(bytes_per_param)
     return max(0, int(free * fraction // model.kv_bytes_per_token()))
+
+
+def kv_bytes_free(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
+                  fraction: float | None, utilization: float = 0.9,
+                  reserve_gb: float = 0.0) -> float:
+    """Bytes a replica gives its KV cache: `fraction` of what the weights leave, or (None)
+    as vLLM sizes it, `utilization` of each GPU's memory less its share of the weights and
+    `reserve_gb` of activations and CUDA graphs."""
+    weights = model.weight_bytes(bytes_per_param)
+    if fraction is not None:
+        return (hardware.hbm_bytes * tp - weights) * fraction
+    return (hardware.hbm_bytes * utilization - reserve_gb * 1e9) * tp - weights
+
+
+def kv_capacity(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
+                fraction: float | None, engine) -> int:
+    """KV-cache tokens a replica holds under `engine`: whole blocks of its block size."""
+    if fraction is not None and engine.block_size == 1:
+        return kv_tokens(model, hardware, tp, bytes_per_param, fraction)
+    free = kv_bytes_free(model, hardware, tp, bytes_per_param, fraction,
+                         engine.get("gpu_memory_utilization", 0.9),
+                         engine.get("reserve_gb", 0.0))
+    block = engine.block_size
+    return max(0, int(free // (model.kv_bytes_per_token() * block))) * block
 
 
 def full_batch(step: StepModel, max_batch: int, kv: int | None, prompt: float,

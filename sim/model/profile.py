@@ -21,6 +21,7 @@ from sim.model.catalog import Accelerator
 
 SOFTWARE_KEYS = ("layer_overhead_us", "iteration_overhead_ms", "gemm_half_tokens",
                  "attention_efficiency")
+OPTIONAL_KEYS = ("seq_overhead_us", "kv_efficiency")  # absent from older profile files
 FAMILY_KEYS = ("flops_efficiency", "memory_efficiency", "allreduce_latency_us",
                "allreduce_gb_s")
 
@@ -40,6 +41,12 @@ class Profile:
     iteration_overhead_ms: float = 0.0
     gemm_half_tokens: float = 0.0
     attention_efficiency: float = 0.69
+    # serial host time per running sequence per iteration (scheduling, sampling, output
+    # processing an engine does not overlap with the GPU); optional in profile files
+    seq_overhead_us: float = 0.0
+    # share of the memory efficiency that reading and writing the KV cache reaches (paged
+    # attention gathers blocks; weights stream): 1 prices KV bytes like weight bytes
+    kv_efficiency: float = 1.0
     families: dict[str, FamilyFit] = field(default_factory=dict)
     description: str = ""
     provenance: dict = field(default_factory=dict)
@@ -66,6 +73,8 @@ def from_dict(name: str, raw: dict) -> Profile:
         families = {k: FamilyFit(**{key: float(v[key]) for key in FAMILY_KEYS})
                     for k, v in fams.items()}
         software = {key: float(sw[key]) for key in SOFTWARE_KEYS}
+        software["seq_overhead_us"] = float(sw.get("seq_overhead_us", 0.0))
+        software["kv_efficiency"] = float(sw.get("kv_efficiency", 1.0))
     except (KeyError, TypeError, ValueError) as exc:
         raise SearchsimError(Problem(f"profile {name}", str(exc),
                                      "software and families tables with every parameter")
@@ -76,7 +85,7 @@ def from_dict(name: str, raw: dict) -> Profile:
 
 def to_dict(p: Profile) -> dict:
     return {"name": p.name, "description": p.description, "provenance": p.provenance,
-            "software": {k: getattr(p, k) for k in SOFTWARE_KEYS},
+            "software": {k: getattr(p, k) for k in (*SOFTWARE_KEYS, *OPTIONAL_KEYS)},
             "families": {f: {k: getattr(fit, k) for k in FAMILY_KEYS}
                          for f, fit in sorted(p.families.items())}}
 

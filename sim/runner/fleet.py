@@ -7,13 +7,14 @@ import dataclasses
 
 from sim.model import catalog, perf
 from sim.scenario.schema import Scenario
+from sim.serving.stages.continuous import Scheduling
 from sim.serving.stages.pool import ReplicaGroup
 
 
 def kv_capacity_tokens(s: Scenario, model, hardware, tp: int | None = None) -> int:
     """KV-cache tokens a replica of the first group (or on `hardware` at `tp`) holds."""
-    return perf.kv_tokens(model, hardware, s.llm.tp if tp is None else tp,
-                          s.llm.bytes_per_param, s.llm.kv_memory_fraction)
+    return perf.kv_capacity(model, hardware, s.llm.tp if tp is None else tp,
+                            s.llm.bytes_per_param, s.llm.kv_memory_fraction, s.llm.engine_spec)
 
 
 def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
@@ -25,7 +26,8 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
         hw = catalog.accelerator(g.hardware)
         kv = kv_capacity_tokens(s, model, hw, g.tp) if s.llm.batching == "continuous" else None
         out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
-                                hw.power, hw.peak_flops))
+                                hw.power, hw.peak_flops,
+                                scheduling=scheduling(s, model, g.tp, kv or 0)))
     if len(out) > 1:
         prompt, output = mean_lengths(s)
         per_request = [perf.full_batch(g.step, s.llm.max_batch, g.kv_capacity_tokens, prompt,
@@ -33,6 +35,21 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
         out = [dataclasses.replace(g, speed=per_request[0] / p)
                for g, p in zip(out, per_request, strict=True)]
     return out
+
+
+def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:
+    """The engine's scheduling rules for a replica of `tp` chips holding `kv_tokens`."""
+    e = s.llm.engine_spec
+    watermark = int(e.get("watermark", 0.0) * (kv_tokens // e.block_size))
+    swap_s = swap_tokens = None
+    if e.get("preemption") == "swap":
+        per_token = model.kv_bytes_per_token()
+        swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * tp)
+        swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * tp // per_token)
+    budget = e.get("max_num_batched_tokens") if e.policy == "prompt_first" else None
+    if e.policy == "prompt_first" and "chunk_tokens" in s.llm.model_fields_set:
+        budget = s.llm.chunk_tokens
+    return Scheduling(e.policy, budget, e.block_size, watermark, swap_s, swap_tokens or 0)
 
 
 def mean_lengths(s: Scenario) -> tuple[float, float]:

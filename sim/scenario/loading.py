@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog
+from sim.model import catalog, perf
 from sim.scenario.schema import Scenario
 
 
@@ -112,6 +112,10 @@ def _check_catalog(s: Scenario) -> None:
 def _check_group(s: Scenario, g, where: str) -> None:
     """A replica group holds the weights, has room for a KV cache, and has a price."""
     hw, model = catalog.accelerator(g.hardware), catalog.model(s.llm.model)
+    if model.is_moe:
+        raise SearchsimError(Problem(
+            "llm.model", model.key, "a dense model (mixture-of-experts step times and "
+            "expert parallelism are not yet modelled; pricing one as dense would be wrong)"))
     if s.economics.is_owned:
         s.economics.owned.cost(hw.key)  # refuses hardware with no purchase price
     elif g.hardware != s.llm.hardware:
@@ -124,7 +128,10 @@ def _check_group(s: Scenario, g, where: str) -> None:
             f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
             f"({g.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
             f"{(weights - hbm) / 1e9:.0f} GB short)"))
-    kv_free = (hbm - weights) * s.llm.kv_memory_fraction
+    kv_free = perf.kv_bytes_free(model, hw, g.tp, s.llm.bytes_per_param,
+                                 s.llm.kv_memory_fraction,
+                                 s.llm.engine_spec.get("gpu_memory_utilization", 0.9),
+                                 s.llm.engine_spec.get("reserve_gb", 0.0))
     if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token():
         raise SearchsimError(Problem(
             f"{where}.tp", g.tp, f"room for a KV cache beside the weights (continuous "

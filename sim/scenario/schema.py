@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog
+from sim.model import engine as engine_data
 from sim.model import distributions as d
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.economics import OwnedCost
@@ -194,6 +195,10 @@ class Retrieval(_Section):
     on_failure: Literal["degrade", "fail"] = "degrade"
 
 
+# what an older key is when neither it nor the engine says
+_LEGACY_DEFAULTS = {"max_wait_s": 0.0, "max_batch": 8}
+
+
 class Group(_Section):
     """A group of identical replicas: `replicas` of the model on `tp` accelerators each."""
 
@@ -212,21 +217,61 @@ class LLM(_Section):
     tp: int = Field(16, ge=1)  # accelerators per replica (tensor/model-parallel degree)
     replicas: int = Field(1, ge=1)
     router: Literal["round_robin", "least_outstanding"] = "least_outstanding"
-    batching: Literal["static", "continuous"] = "static"
-    max_batch: int = Field(8, ge=1)
-    max_wait_s: float = Field(0.0, ge=0)  # static: wait this long for a batch to fill
-    chunk_tokens: int | None = Field(None, ge=1)  # continuous: prefill token budget/iteration
-    kv_memory_fraction: float = Field(0.9, gt=0, le=1)  # share of free HBM given to KV cache
+    # the serving engine (`searchsim engines`): scheduler, KV-cache management and step-time
+    # profile, as data in sim/data/engines; `engine_options` overrides its keys one by one
+    engine: str = engine_data.DEFAULT
+    engine_options: dict[str, bool | int | float | str] = {}
+    # The keys below are the engine's under their older names: unset, they take the
+    # engine's value (filled in when the scenario is validated); set, they override it.
+    batching: Literal["static", "continuous"] | None = None
+    max_batch: int | None = Field(None, ge=1)  # the engine's max_num_seqs
+    max_wait_s: float | None = Field(None, ge=0)  # static: wait this long for a batch to fill
+    # continuous, mixed policy: prefill token budget per iteration (the engine's
+    # max_num_batched_tokens); None with an engine that has no budget: whole prompts
+    chunk_tokens: int | None = Field(None, ge=1)
+    # share of the HBM the weights leave given to the KV cache; None: the engine's rule
+    # (gpu_memory_utilization of the HBM, less weights and its activation reserve)
+    kv_memory_fraction: float | None = Field(None, gt=0, le=1)
     step_model: Literal["article", "roofline"] = "article"
     # roofline: a shipped step-time profile (`searchsim validate` lists them) or a TOML file
-    # written by `searchsim calibrate`
-    profile: str = "splitwise"
+    # written by `searchsim calibrate`; None: the engine's
+    profile: str | None = None
     mfu: float = Field(ARTICLE_MFU, gt=0, le=1)  # article step model: fixed share of peak
     bytes_per_param: float = Field(2.0, gt=0)
     # a mixed fleet: further groups of replicas on other hardware or tensor-parallel degrees
     # in the same pool, beside the first (hardware, tp, replicas); the router weighs each
     # replica by its speed
     groups: tuple[Group, ...] = ()
+
+    @model_validator(mode="after")
+    def _resolve_engine(self):
+        """Fill the engine's keys: the engine's values under `engine_options`, under the
+        older keys set here. `engine_options` is left holding every key the engine has, as
+        resolved, so the resolved scenario says what the engine does."""
+        # an unknown engine or key is a SearchsimError, which pydantic lets through as is
+        spec = engine_data.resolve(self.engine, dict(self.engine_options))
+        legacy = {"batching": "batching", "max_batch": "max_num_seqs",
+                  "max_wait_s": "max_wait_s", "profile": "profile",
+                  "kv_memory_fraction": "kv_memory_fraction"}
+        chunked = spec.batching == "continuous" and spec.policy == "mixed"
+        if "chunk_tokens" not in self.model_fields_set and chunked:
+            object.__setattr__(self, "chunk_tokens", spec.get("max_num_batched_tokens"))
+        settings = dict(spec.settings)
+        for mine, theirs in legacy.items():
+            given = getattr(self, mine)
+            if given is None:
+                object.__setattr__(self, mine, spec.get(theirs, _LEGACY_DEFAULTS.get(mine)))
+            elif theirs in settings:
+                settings[theirs] = given
+        if chunked and "max_num_batched_tokens" in settings and self.chunk_tokens:
+            settings["max_num_batched_tokens"] = self.chunk_tokens
+        object.__setattr__(self, "engine_options", settings)
+        return self
+
+    @property
+    def engine_spec(self) -> engine_data.Engine:
+        """The engine as resolved (every key, the older keys' values included)."""
+        return engine_data.resolve(self.engine, dict(self.engine_options))
 
     @property
     def fleet(self) -> tuple[Group, ...]:

@@ -21,6 +21,8 @@ group (`DecodingGroup`), and requests with prompt left are a list in admission o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
@@ -34,6 +36,28 @@ from sim.serving.stages.request import Request
 # (simpy is pinned below 5 in pyproject.toml for this and `Process._resume`).
 
 
+@dataclass(frozen=True)
+class Scheduling:
+    """What the engine's scheduler decides beyond batch size and chunk budget (engine.py):
+
+    - `policy`: "mixed" prices prompt chunks and decodes in the same iterations; with
+      "prompt_first", an iteration with prompts to prefill is prompt-only (every decode
+      waits), taking whole prompts up to `prompt_budget` tokens (vLLM V0);
+    - `block_size`: admission counts KV memory in blocks of this many tokens (a request holds
+      ceil(tokens / block) of them) and leaves `watermark_blocks` free;
+    - `swap_s_per_token`: preemption moves the victim's KV to host memory over the host link
+      at this many seconds per token (None: preemption discards it, to be recomputed), while
+      the `swap_tokens` of host swap space last; the transfer delays the next iteration.
+    """
+
+    policy: str = "mixed"
+    prompt_budget: int | None = None
+    block_size: int = 1
+    watermark_blocks: int = 0
+    swap_s_per_token: float | None = None
+    swap_tokens: int = 0
+
+
 class ContinuousReplica(Replica):
     # Iterations priced per decode-run event; 1 forces iteration-by-iteration stepping (the
     # oracle the fast path is tested against). None: as many as nothing can interrupt.
@@ -42,10 +66,15 @@ class ContinuousReplica(Replica):
     check_invariants: bool = False
 
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
-                 **kwargs):
+                 scheduling: Scheduling | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.capacity: int = kv_capacity_tokens
         self.chunk_tokens = chunk_tokens
+        self.rules = scheduling or Scheduling()
+        self.prompt_first = self.rules.policy == "prompt_first"
+        self.blocks = self.capacity // self.rules.block_size  # KV blocks in all
+        self._by_blocks = self.rules.block_size > 1 or self.rules.watermark_blocks > 0
+        self._swap_s = 0.0  # swap transfers waiting to delay the next iteration
         self.kv_used = 0  # tokens held now
         self.committed = 0  # tokens held plus promised: sum of prompt + generated, running
         self.paused = False  # after a preemption, admit nothing until a request leaves
@@ -106,13 +135,17 @@ class ContinuousReplica(Replica):
         if running:
             self.levels.running.add(now, -len(running))
         self.kv_used = self.committed = 0
+        self._swap_s = 0.0
         self.group.reset()
         self.paused = False
         self._run = self._active = self._cut = None
         if self.busy:
             self.busy = False
             self.busy_change(-1)
-        return running + super()._evacuate()
+        out = running + super()._evacuate()
+        for req in out:  # host copies are lost with the replica's host
+            req.swapped = 0
+        return out
 
     def wake(self) -> None:
         if self._run is not None:
@@ -171,9 +204,11 @@ class ContinuousReplica(Replica):
             self.finish(req)
 
     def _admit(self) -> None:
+        budget = self._prompt_room() if self.prompt_first else None
         while self.queue and len(self.running) < self.max_batch and not self.paused:
             head = self.queue[0]
             if head.cancelled:
+                head.swapped = 0
                 self.take_waiting(1)
                 continue
             if head.prompt + head.output > self.capacity:
@@ -181,12 +216,40 @@ class ContinuousReplica(Replica):
                 continue
             if self.committed + head.pending_prefill + 1 > self.capacity:
                 break
+            if self._by_blocks and not self._blocks_allow(head):
+                break
+            if budget is not None:  # prompt-first: whole prompts within the token budget
+                need = head.prompt + head.generated - head.swapped
+                if need > budget and self.prefilling:
+                    break
+                budget -= need
             self.queue.popleft()
             self.levels.waiting.add(self.env._now, -1)
             if head.started != head.started:  # NaN: first admission
                 head.started = self.env._now
+            if head.swapped:
+                self._swap_in(head)
             self._enter(head)
             self.batch_peak = max(self.batch_peak, len(self.running))
+
+    def _prompt_room(self) -> int:
+        """Prompt tokens a prompt-first iteration may still take (those admitted but not yet
+        prefilled count against it)."""
+        left = self.rules.prompt_budget
+        if left is None:
+            return 1 << 62
+        return left - sum(r.pending_prefill for r in self.prefilling)
+
+    def _blocks_allow(self, head: Request) -> bool:
+        """Whether the KV blocks left, less the watermark, hold the head's prompt (and what
+        it had generated): each running request holds ceil(tokens / block) blocks."""
+        size, tick = self.rules.block_size, self.group.tick
+        used = 0
+        for r in self.running:
+            tokens = r.prompt + r.generated + (tick - r.tick0 if r.decoding else 0)
+            used += -(-tokens // size)
+        need = -(-(head.prompt + head.generated) // size)
+        return used + need + self.rules.watermark_blocks <= self.blocks
 
     def _refuse(self) -> None:
         req = self.queue.popleft()
@@ -200,7 +263,7 @@ class ContinuousReplica(Replica):
         the newest admitted until memory holds its new tokens: one per decoding request and
         one per request whose prefill it completes (that iteration samples a token)."""
         while True:
-            new = self.group.n
+            new = 0 if self.prompt_first and self.prefilling else self.group.n
             if self.prefilling:
                 plan = self._prefill_plan(new)
                 for _, _, completes in plan:
@@ -210,12 +273,36 @@ class ContinuousReplica(Replica):
             if self.committed + new <= self.capacity or len(self.running) <= 1:
                 return plan
             victim = self.running[-1]
+            kept = self._swappable(victim)
             self._leave(victim, freed=False)
+            if kept:
+                victim.swapped = kept
+                self._swap_s += kept * self.rules.swap_s_per_token  # type: ignore[operator]
+                victim.accel_s += kept * self.rules.swap_s_per_token * self.chips  # type: ignore[operator]
             self.paused = True
             victim.preemptions += 1
             self.levels.preemptions += 1
             self.queue.appendleft(victim)
             self.levels.waiting.add(self.env._now, 1)
+
+    def _swappable(self, victim: Request) -> int:
+        """KV tokens a preemption moves to host memory rather than discards: all of the
+        victim's when the engine swaps and the swap space left holds them, else none."""
+        if self.rules.swap_s_per_token is None:
+            return 0
+        if victim.decoding:
+            self.group.sync(victim)
+        in_host = sum(r.swapped for r in self.queue)
+        return victim.kv if 0 < victim.kv <= self.rules.swap_tokens - in_host else 0
+
+    def _swap_in(self, req: Request) -> None:
+        """A swapped request comes back with its KV, copied from host memory (its time
+        delays the next iteration and is charged to the request)."""
+        kept, req.swapped = req.swapped, 0
+        req.kv = kept
+        self.kv_used += kept
+        self._swap_s += kept * self.rules.swap_s_per_token  # type: ignore[operator]
+        req.accel_s += kept * self.rules.swap_s_per_token * self.chips  # type: ignore[operator]
 
     # --- the scheduler loop ------------------------------------------------------------------
 
@@ -240,6 +327,12 @@ class ContinuousReplica(Replica):
             if not self.busy:  # the chips are busy from the first iteration to the last
                 self.busy = True
                 self.busy_change(+1)
+            if self._swap_s:  # KV copies to or from host memory come first
+                epoch, dt, self._swap_s = self.epoch, self._swap_s, 0.0
+                self.waiting_on = timer = Timeout(self.env, dt)
+                yield timer
+                if epoch != self.epoch:
+                    continue
             if self.check_invariants:
                 self._check(plan)
             # each step flat here, not a sub-generator: the hottest path; the event goes
@@ -297,7 +390,7 @@ class ContinuousReplica(Replica):
         """(request, tokens, whether they complete its prefill) for each chunk, first
         admitted first, within the chunk budget left by the decodes."""
         plan = []
-        if self.chunk_tokens is None:
+        if self.chunk_tokens is None or self.prompt_first:
             for req in self.prefilling:
                 plan.append((req, req.prompt + req.generated - req.kv, True))
             return plan
@@ -319,13 +412,16 @@ class ContinuousReplica(Replica):
     def _price_mixed(self, plan: list) -> tuple[float, float, int, int]:
         """An iteration of prefill chunks and decodes begins: (start, duration, prefill
         tokens, decoding requests)."""
-        pf_tokens, pf_pairs, decoding = 0, 0.0, self.group.n
+        # prompt-first: a prompt-only iteration, every decode waits
+        decoding = 0 if self.prompt_first else self.group.n
+        pf_tokens, pf_pairs = 0, 0.0
         for req, n, _ in plan:  # attention pairs over the KV before the chunk, then the chunk
             pf_tokens += n
             pf_pairs += pairs_of_chunk(n, req.kv)
             req.kv += n
             req.prefilled += n
-        dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding, self.group.context)
+        dt, compute_bound = self._time(pf_tokens, pf_pairs, decoding,
+                                       self.group.context if decoding else 0)
         # Splitwise's states: a compute-bound iteration draws prompt-phase power, a
         # memory-bound one (a small chunk among many decodes) token-phase power
         state = PREFILL if compute_bound else DECODE
@@ -346,7 +442,8 @@ class ContinuousReplica(Replica):
             if completes:
                 req.kv += 1
                 prefilled.append(req)
-        self._advance(1, per_token)
+        if decoding:
+            self._advance(1, per_token)
         self.kv_used += len(prefilled)
         self.committed += len(prefilled)
         if self.kv_used > self.kv_peak:

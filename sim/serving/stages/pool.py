@@ -11,6 +11,7 @@ from sim.model.catalog import Power
 from sim.model.perf import StepModel
 from sim.serving.monitor import Marks
 from sim.serving.snapshot import Snapshot
+from sim.serving.stages.continuous import Scheduling
 from sim.serving.stages.faults import Failures
 from sim.serving.stages.replica import PoolLevels
 from sim.serving.stages.request import Countdown, Request
@@ -37,6 +38,7 @@ class ReplicaGroup:
     power: Power | None = None
     peak_flops: float = 0.0
     speed: float = 1.0
+    scheduling: Scheduling | None = None  # continuous batching: the engine's rules
 
 
 class LLMPool:
@@ -56,7 +58,8 @@ class LLMPool:
         self.replicas: list = []
         for g in groups:
             extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
-                "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens}
+                "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens,
+                "scheduling": g.scheduling}
             self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
                                   self.levels, records.request_finished, g.power,
                                   g.peak_flops, g.speed, **extra) for i in range(g.count)]

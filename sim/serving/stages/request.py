@@ -41,7 +41,7 @@ class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
-                 "acc0", "arrival", "lost", "retries")
+                 "acc0", "arrival", "lost", "retries", "swapped")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
                  waiter: Countdown | Callback | None = None, arrival: float = math.nan):
@@ -62,6 +62,7 @@ class Request:
         self.cancelled = False
         self.refused = False  # could never fit in the replica's KV memory
         self.preemptions = 0
+        self.swapped = 0  # KV tokens held in host memory after a swapping preemption
         # a continuous replica's bookkeeping: admission order, and while decoding, the
         # replica's decode tick and chip-seconds-per-token accumulator when last synced
         self.seq = -1

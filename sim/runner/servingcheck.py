@@ -1,0 +1,141 @@
+"""`searchsim validate --serving`: whole serving runs replayed through the simulator.
+
+Each run's requests arrive at their recorded times with their recorded lengths and go
+straight to the LLM pool (no cache, no retrieval) of the deployment the run names, under the
+engine it names; time to first token, time per output token and latency are then compared
+request by request:
+- error of the mean, and of the 50th, 90th and 99th percentiles;
+- the two-sample Kolmogorov-Smirnov statistic (and its p-value);
+- a TOST equivalence test of the means within +/-10% of the measured mean (two one-sided
+  Welch t-tests at 5%): "equivalent" when both reject, LLMServingSim's acceptance method;
+- whether the real and the simulated server saturated: delivered request rate against
+  offered, and the mean TTFT of the last third of arrivals against the first third's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from sim.io.servingruns import ServingRun
+from sim.runner.api import run as run_scenario
+from sim.scenario import loading
+
+METRICS = ("ttft_s", "tpot_s", "latency_s")
+TOST_MARGIN = 0.10
+MEAN_LIMIT = 0.15  # the acceptance bound on the error of each mean
+ALPHA = 0.05
+
+
+def scenario_for(r: ServingRun, engine: str | None = None, options: dict | None = None,
+                 profile: str | None = None, trace_path: Path | None = None):
+    """The scenario that replays run `r` (its trace written to `trace_path`)."""
+    llm = {"model": r.model, "hardware": r.hardware, "tp": r.tp, "replicas": r.dp,
+           "engine": engine or r.engine, "step_model": "roofline",
+           "engine_options": {**(r.engine_options if engine in (None, r.engine) else {}),
+                              **(options or {})}}
+    if profile is not None:
+        llm["profile"] = profile
+    span = float(r.arrival_s[-1]) + 1.0
+    return loading.from_dict({
+        "name": f"replay {r.name}",
+        "run": {"duration_s": span, "warmup_s": 0.0, "drain_s": 100_000.0,
+                "interval_s": max(1.0, span / 50)},
+        "workload": {"arrival": "trace", "trace": {
+            "path": str(trace_path), "mapping": "time=t,prompt=p,output=o", "time_unit": "s"}},
+        "cache": {"policy": "none"},
+        "architecture": {"kind": "chatgpt_equivalent", "samples": 1},
+        "limits": {"slo_s": 1e9},
+        "llm": llm})
+
+
+def simulate(r: ServingRun, engine: str | None = None, options: dict | None = None,
+             profile: str | None = None) -> dict[str, np.ndarray]:
+    """The simulated TTFT, TPOT and latency of each of `r`'s requests, in arrival order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.csv"
+        rows = np.column_stack([r.arrival_s, r.prompt, r.output])
+        np.savetxt(path, rows, delimiter=",", header="t,p,o", comments="",
+                   fmt=["%.6f", "%d", "%d"])
+        res = run_scenario(scenario_for(r, engine, options, profile, path))
+    req = res.requests.to_pandas().sort_values("request_id")  # type: ignore[union-attr]
+    if not np.array_equal(req.prompt_tokens.to_numpy(), r.prompt):
+        raise AssertionError(f"{r.name}: the replay's requests are not the run's, in order")
+    return {"ttft_s": req.ttft_s.to_numpy(), "tpot_s": req.tpot_s.to_numpy(),
+            "latency_s": (req.finished - req.submitted).to_numpy(),
+            "engine": res.scenario.llm.engine, "profile": res.scenario.llm.profile}
+
+
+def tost(real: np.ndarray, sim: np.ndarray, margin: float = TOST_MARGIN) -> float:
+    """p-value of the TOST equivalence test that mean(sim) is within +/-margin of mean(real)
+    (Welch's two one-sided tests; below ALPHA: equivalent)."""
+    bound = margin * real.mean()
+    lo = stats.ttest_ind(sim - (-bound), real, equal_var=False, alternative="greater")
+    hi = stats.ttest_ind(sim - bound, real, equal_var=False, alternative="less")
+    return float(max(lo.pvalue, hi.pvalue))
+
+
+def _error(sim: float, real: float) -> float:
+    return (sim - real) / real if real else float("nan")
+
+
+def compare_metric(real: np.ndarray, sim: np.ndarray) -> dict:
+    keep = ~np.isnan(real) & ~np.isnan(sim)
+    real, sim = real[keep], sim[keep]
+    ks = stats.ks_2samp(real, sim)
+    p_tost = tost(real, sim)
+    out = {"n": int(len(real)), "measured_mean": float(real.mean()),
+           "simulated_mean": float(sim.mean()),
+           "mean_error": _error(float(sim.mean()), float(real.mean())),
+           "ks": float(ks.statistic), "ks_p": float(ks.pvalue), "tost_p": p_tost,
+           "equivalent": p_tost < ALPHA}
+    for q in (50, 90, 99):
+        out[f"p{q}_error"] = _error(float(np.percentile(sim, q)), float(np.percentile(real, q)))
+    out["within_limit"] = abs(out["mean_error"]) <= MEAN_LIMIT
+    return out
+
+
+def saturation(arrival: np.ndarray, ttft: np.ndarray, latency: np.ndarray) -> dict:
+    """Offered and delivered request rates, and whether the queue grew over the run."""
+    span = float(arrival[-1] - arrival[0]) or 1.0
+    third = max(1, len(arrival) // 3)
+    first, last = float(np.mean(ttft[:third])), float(np.mean(ttft[-third:]))
+    end = float(np.max(arrival + latency))
+    return {"offered_rps": len(arrival) / span, "delivered_rps": len(arrival) / end,
+            "ttft_growth": last / first if first > 0 else float("inf"),
+            "saturated": bool(last > 3 * first and last > 1.0)}
+
+
+def check(r: ServingRun, engine: str | None = None, options: dict | None = None,
+          profile: str | None = None) -> dict:
+    """One run: its deployment, each metric compared, and saturation real and simulated."""
+    head = {"run": r.name, "source": r.source, "model": r.model, "hardware": r.hardware,
+            "tp": r.tp, "dp": r.dp, "requests": r.requests}
+    if r.not_modelled:
+        return {**head, "engine": engine or r.engine, "status": "not modelled",
+                "why": r.not_modelled}
+    sim = simulate(r, engine, options, profile)
+    real = {m: getattr(r, m) for m in METRICS}
+    metrics = {m: compare_metric(real[m], sim[m]) for m in METRICS}
+    ok = all(v["within_limit"] for v in metrics.values())
+    return {**head, "engine": sim["engine"], "profile": sim["profile"],
+            "status": "pass" if ok else "fail", "metrics": metrics,
+            "saturation": {"measured": saturation(r.arrival_s, real["ttft_s"],
+                                                  real["latency_s"]),
+                           "simulated": saturation(r.arrival_s, sim["ttft_s"],
+                                                   sim["latency_s"])}}
+
+
+def report(runs: list[ServingRun], engine: str | None = None, options: dict | None = None,
+           profile: str | None = None) -> dict:
+    rows = [check(r, engine, options, profile) for r in runs]
+    pairs = [m for row in rows for m in row.get("metrics", {}).values()]
+    return {"runs": rows,
+            "modelled": sum(1 for row in rows if "metrics" in row),
+            "not_modelled": [row["run"] for row in rows if "metrics" not in row],
+            "means_within_15pct": sum(1 for m in pairs if m["within_limit"]),
+            "equivalent_10pct": sum(1 for m in pairs if m["equivalent"]),
+            "metric_runs": len(pairs)}

@@ -1,0 +1,88 @@
+"""Fitting a step-time profile to whole serving runs, with the simulator in the loop.
+
+Step-level calibration (`sim.model.calibration`) needs iteration times; published serving
+runs give only each request's timestamps. Here the profile's parameters are chosen so that
+the replayed runs' mean TTFT, TPOT and latency match the measured ones: bounded least squares
+on the log ratios (simulated / measured), derivatives by finite differences of a relative
+step large enough to move whole iterations (the simulation is piecewise constant below).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+from scipy.optimize import least_squares
+
+from sim.io.servingruns import ServingRun
+from sim.model import profile as profiles
+from sim.runner import servingcheck
+
+# (where, key, lower, upper): "software" or a family's name
+Parameter = tuple[str, str, float, float]
+
+
+def with_values(base: profiles.Profile, params: list[Parameter], x) -> profiles.Profile:
+    """`base` with each parameter set to its value in `x`."""
+    software: dict[str, float] = {}
+    families = dict(base.families)
+    for (where, key, _, _), value in zip(params, x, strict=True):
+        if where == "software":
+            software[key] = float(value)
+        else:
+            fam = families.get(where) or profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
+            families[where] = dataclasses.replace(fam, **{key: float(value)})
+    return dataclasses.replace(base, families=families, **software)
+
+
+def value_of(p: profiles.Profile, where: str, key: str) -> float:
+    return float(getattr(p if where == "software" else p.families[where], key))
+
+
+def _start(base: profiles.Profile, params: list[Parameter]) -> np.ndarray:
+    out = []
+    for where, key, lo, hi in params:
+        if where == "software":
+            value = getattr(base, key)
+        else:
+            fam = base.families.get(where)
+            value = getattr(fam, key) if fam else (lo + hi) / 2
+        out.append(min(max(value, lo), hi))
+    return np.array(out, dtype=float)
+
+
+def residuals(runs: list[ServingRun], p: profiles.Profile, folder: Path) -> np.ndarray:
+    """log(simulated / measured) of each run's mean TTFT, TPOT and latency."""
+    text = tomli_w.dumps(profiles.to_dict(p))
+    # a new file per parameter set: profiles are cached by path
+    path = folder / f"{p.name}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.toml"
+    path.write_text(text, encoding="utf-8")
+    out = []
+    for r in runs:
+        sim = servingcheck.simulate(r, profile=str(path))
+        for m in servingcheck.METRICS:
+            out.append(math.log(np.nanmean(sim[m]) / np.nanmean(getattr(r, m))))
+    return np.array(out)
+
+
+def fit(runs: list[ServingRun], base: profiles.Profile, params: list[Parameter],
+        max_evaluations: int = 300) -> tuple[profiles.Profile, np.ndarray]:
+    """The profile whose replays of `runs` best match their means, and its residuals."""
+    runs = [r for r in runs if r.not_modelled is None]
+    lo = np.array([p[2] for p in params])
+    hi = np.array([p[3] for p in params])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+
+        def fun(x):
+            return residuals(runs, with_values(base, params, x), folder)
+
+        sol = least_squares(fun, _start(base, params), bounds=(lo, hi), diff_step=0.05,
+                            loss="soft_l1", f_scale=0.1, max_nfev=max_evaluations)
+        best = with_values(base, params, sol.x)
+        return best, fun(sol.x)
