@@ -71,7 +71,7 @@ def size_command(
     day_s = loading.load(scenario, overrides)
     s = autoscale.peak_scenario(day_s) if diurnal else day_s
     hw = hardware.split(",") if hardware else [s.llm.hardware]
-    batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.max_batch]
+    batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.batch_size]
     lo, hi = _range(replicas)
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
     cands = sizing.candidates(s, hw, batches, tps, price_kind)

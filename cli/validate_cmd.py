@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,11 +16,29 @@ def validate_command(
         help="Predict every measurement with this profile (default: each source with the "
              "profile fitted on it, others with the default profile).")] = None,
     rows: Annotated[bool, typer.Option("--rows", help="Print every measurement.")] = False,
+    serving: Annotated[bool, typer.Option(
+        "--serving", help="Replay the shipped whole serving runs request by request.")] = False,
+    data: Annotated[Path | None, typer.Option(
+        help="Your own measurements: step rows, saturated-throughput rows (CSV) or a folder "
+             "of per-request runs; validated against --engine without fitting.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="The engine to validate (default: the default engine; runs: the one each "
+             "names).")] = None,
+    engine_option: Annotated[list[str] | None, typer.Option(
+        help="Override one of the engine's keys: key=value (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Measured vs predicted step times: MAPE and worst error per source, regime and TP."""
+    """Measured vs predicted step times: MAPE and worst error per source, regime, TP and
+    engine; with --serving or --data, whole runs and your own measurements."""
+    from sim.model import engine as engines
     from sim.model import validation
 
+    options = _options(engine_option or [])
+    if engine is not None or options:
+        engines.resolve(engine or engines.DEFAULT, options)  # refuse bad names first
+    if serving or data is not None:
+        _runs(serving, data, engine, options, as_json)
+        return
     rep = validation.report(profile)
     if as_json:
         print_json(rep)
@@ -41,3 +60,102 @@ def validate_command(
                                 error_rows(rep[key])))
     for key in ("regime", "tp"):
         console.print(table(f"By {key}", ERROR_COLUMNS, error_rows(rep["by"][key])))
+    if "engines" in rep:
+        console.print(table("Every measurement by each engine's step-time profile (MAPE per "
+                            "source)", ["engine", "profile", "source", "n", "MAPE", "worst"],
+                            [[r["engine"], r["profile"], r["group"], str(r["n"]),
+                              f"{r['mape']:.1%}", f"{r['worst']:.1%}"]
+                             for r in rep["engines"]]))
+
+
+def _options(items: list[str]) -> dict:
+    from sim.errors import Problem, SearchsimError
+    from sim.scenario.loading import parse_value
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SearchsimError(Problem("--engine-option", item, "key=value"))
+        out[key.strip()] = parse_value(raw.strip())
+    return out
+
+
+def _runs(serving: bool, data: Path | None, engine: str | None, options: dict,
+          as_json: bool) -> None:
+    from sim.io import servingruns
+    from sim.model import engine as engines
+    from sim.runner import servingcheck, userdata
+
+    if data is not None:
+        rep = userdata.validate(data, engine or engines.DEFAULT, options, engine is not None)
+    else:
+        rep = {"kind": "serving", **servingcheck.report(servingruns.shipped(), engine,
+                                                         options)}
+    if as_json:
+        print_json(rep)
+        return
+    {"serving": _print_serving, "steps": _print_steps,
+     "throughput": _print_throughput}[rep["kind"]](rep)
+
+
+def _print_serving(rep: dict) -> None:
+    names = {"ttft_s": "TTFT", "tpot_s": "TPOT", "latency_s": "latency"}
+    body = []
+    for run in rep["runs"]:
+        if "metrics" not in run:
+            body.append([run["run"], run["engine"], "-", "-", "-", "-", "-", "-", "-", "-",
+                         "not modelled"])
+            continue
+        for key, m in run["metrics"].items():
+            body.append([run["run"], run["engine"], names[key],
+                         f"{m['measured_mean']:.3f}", f"{m['simulated_mean']:.3f}",
+                         f"{m['mean_error']:+.1%}",
+                         " / ".join(f"{m[f'p{q}_error']:+.0%}" for q in (50, 90, 99)),
+                         f"{m['ks']:.2f}", f"{m['tost_p']:.3f}",
+                         "yes" if m["equivalent"] else "no",
+                         "pass" if m["within_limit"] else "FAIL"])
+    console.print(table("Serving runs replayed request by request (seconds)", [
+        "run", "engine", "metric", "measured mean", "simulated mean", "mean error",
+        "p50 / p90 / p99 error", "KS", "TOST p", "equivalent ±10%", "mean within 15%"], body))
+    for run in rep["runs"]:
+        if "metrics" not in run:
+            console.print(f"{run['run']}: not modelled ({run['why']})", highlight=False)
+            continue
+        m, s = run["saturation"]["measured"], run["saturation"]["simulated"]
+        console.print(f"{run['run']}: offered {m['offered_rps']:.2f} req/s; delivered "
+                      f"{m['delivered_rps']:.2f} measured, {s['delivered_rps']:.2f} simulated; "
+                      f"saturated: {'yes' if m['saturated'] else 'no'} measured, "
+                      f"{'yes' if s['saturated'] else 'no'} simulated", highlight=False)
+    console.print(f"Means within 15%: {rep['means_within_15pct']} of {rep['metric_runs']} "
+                  f"metric-run pairs; TOST-equivalent at ±10%: {rep['equivalent_10pct']} of "
+                  f"{rep['metric_runs']}.", highlight=False)
+
+
+def _print_steps(rep: dict) -> None:
+    console.print(table(f"Your step measurements — engine {rep['engine']} (profile "
+                        f"{rep['profile']})", ["model", "hardware", "tp", "batch", "in", "out",
+                                               "metric", "measured (ms)", "predicted (ms)",
+                                               "error"],
+                        [[r["model"], r["hardware"], str(r["tp"]), str(r["batch"]),
+                          str(r["input_tokens"]), str(r["output_tokens"]), r["metric"],
+                          f"{r['measured_s'] * 1e3:.1f}", f"{r['predicted_s'] * 1e3:.1f}",
+                          f"{r['error']:+.1%}"] for r in rep["rows"]]))
+    if rep["by_regime"]:
+        console.print(table("By regime", ERROR_COLUMNS, error_rows(rep["by_regime"])))
+    _print_skipped(rep)
+
+
+def _print_throughput(rep: dict) -> None:
+    console.print(table(f"Your saturated-throughput rows — engine {rep['engine']} (output "
+                        "tokens/s per GPU)", ["row", "requests", "measured", "predicted",
+                                              "error"],
+                        [[r["row"], str(r["requests"]), f"{r['measured']:.0f}",
+                          f"{r['predicted']:.0f}", f"{r['error']:+.1%}"] for r in rep["rows"]]))
+    if rep["mape"] is not None:
+        console.print(f"MAPE: {rep['mape']:.1%} over {len(rep['rows'])} rows", highlight=False)
+    _print_skipped(rep)
+
+
+def _print_skipped(rep: dict) -> None:
+    for r in rep["not_modelled"]:
+        console.print(f"not modelled: {r['row']} ({r['why']})", highlight=False)

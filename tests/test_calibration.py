@@ -16,7 +16,6 @@ from sim.serving.stages.replica import PoolLevels
 from sim.serving.stages.request import Request
 from sim.serving.stages.static import StaticReplica
 
-
 STEP_FITTED = [n for n in profiles.shipped() if "serving_runs" not in profiles.load(n).provenance]
 
 

@@ -61,6 +61,16 @@ CASES = {
     # overloaded: runs cut off by the end of the simulation credit what they completed
     "chatgpt_equivalent overloaded": ["llm.batching='continuous'", "workload.rate_qps=20",
                                       "run.drain_s=30"],
+    # every continuous engine: prompt-first iterations, blocks, a watermark, swapping
+    "modern_two_stage vllm-v0": ["llm.engine='vllm-v0'"],
+    "modern_two_stage vllm-v1": ["llm.engine='vllm-v1'", "llm.replicas=4"],
+    "modern_two_stage sglang": ["llm.engine='sglang'", "llm.replicas=4"],
+    "modern_two_stage trtllm": ["llm.engine='trtllm'", "llm.replicas=4"],
+    "modern_two_stage vllm-v0 swap preempting": [
+        "llm.engine='vllm-v0'", "llm.engine_options={preemption='swap'}",
+        "llm.kv_memory_fraction=0.015"],
+    "modern_two_stage vllm-v1 preempting": ["llm.engine='vllm-v1'",
+                                            "llm.kv_memory_fraction=0.015"],
 }
 
 
@@ -76,6 +86,9 @@ def test_decode_skip_ahead_equals_stepping_one_iteration_at_a_time(case, monkeyp
     assert a.num_rows == b.num_rows > 50
     if case.endswith("preempting"):
         assert fast.summary["preemptions"] > 0
+    if "swap" in case:  # swapped requests come back with their KV: nothing recomputed
+        q = fast.requests.to_pandas()
+        assert (q.prefilled_tokens <= q.prompt_tokens).all()
     if case.endswith("overloaded"):
         assert fast.summary["llm_requests_unfinished"] > 100
     for a, b in ((fast.requests, slow.requests), (fast.queries, slow.queries)):

@@ -13,7 +13,7 @@ so a scheduler can price many iterations at once. Schedulers never compute FLOPs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
@@ -230,10 +230,7 @@ def build(cfg, model: Model, hardware: Accelerator, tp: int | None = None) -> St
     """The step model an `[llm]` section asks for (its profile named by `llm.profile`, with
     the engine's own software terms laid over it), for its first replica group or on
     `hardware` at `tp`."""
-    profile = load_profile(cfg.profile)
-    terms = cfg.engine_spec.software_terms()
-    if terms:
-        profile = replace(profile, **terms)
+    profile = load_profile(cfg.profile).with_terms(cfg.engine_spec.software_terms())
     return make(cfg.step_model, model, hardware, cfg.tp if tp is None else tp, cfg.mfu,
                 cfg.bytes_per_param, profile)
 

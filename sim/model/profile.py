@@ -11,7 +11,7 @@ profile does not cover falls back to the catalog's defaults for that accelerator
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -57,6 +57,10 @@ class Profile:
             return self.families[hw.family]
         link = hw.interconnect
         return FamilyFit(hw.flops_efficiency, hw.memory_efficiency, link.latency_us, link.gb_s)
+
+    def with_terms(self, terms: dict[str, float]) -> Profile:
+        """This profile with some software terms replaced (an engine's own)."""
+        return replace(self, **terms) if terms else self  # type: ignore[arg-type]
 
     def covers(self, hw: Accelerator) -> bool:
         return hw.family in self.families

@@ -30,7 +30,7 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
                                 scheduling=scheduling(s, model, g.tp, kv or 0)))
     if len(out) > 1:
         prompt, output = mean_lengths(s)
-        per_request = [perf.full_batch(g.step, s.llm.max_batch, g.kv_capacity_tokens, prompt,
+        per_request = [perf.full_batch(g.step, s.llm.batch_size, g.kv_capacity_tokens, prompt,
                                        output)[1] for g in out]
         out = [dataclasses.replace(g, speed=per_request[0] / p)
                for g, p in zip(out, per_request, strict=True)]

@@ -37,7 +37,7 @@ def with_values(base: profiles.Profile, params: list[Parameter], x) -> profiles.
         else:
             fam = families.get(where) or profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
             families[where] = dataclasses.replace(fam, **{key: float(value)})
-    return dataclasses.replace(base, families=families, **software)
+    return dataclasses.replace(base, families=families).with_terms(software)
 
 
 def value_of(p: profiles.Profile, where: str, key: str) -> float:

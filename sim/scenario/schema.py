@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog
-from sim.model import engine as engine_data
 from sim.model import distributions as d
+from sim.model import engine as engine_data
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.economics import OwnedCost
 from sim.units import TOKENS_PER_WORD
@@ -267,6 +267,11 @@ class LLM(_Section):
             settings["max_num_batched_tokens"] = self.chunk_tokens
         object.__setattr__(self, "engine_options", settings)
         return self
+
+    @property
+    def batch_size(self) -> int:
+        """`max_batch` as resolved (the validator has filled it)."""
+        return int(self.max_batch or 1)
 
     @property
     def engine_spec(self) -> engine_data.Engine:
