@@ -50,6 +50,9 @@ profiles: $(VENV)/.installed
 	$(BIN)/searchsim calibrate shipped --source FT,LA --name fastertransformer --force \
 	  --description "FasterTransformer GPT 6.7B-175B on A100 SXM, TP 1-8 (2021-22 kernels)" \
 	  --out sim/data/profiles/fastertransformer.toml
+	$(BIN)/searchsim calibrate-serving shipped --base vllm-v1 --name vllm-v1 --force \
+	  --description "CUDA-graph engine (vLLM V1, 2025-26): Splitwise's A100/H100 hardware fits; engine terms and the RTX 4090 / RTX PRO 6000 families fitted to vLLM 0.19 serving runs" \
+	  --out sim/data/profiles/vllm-v1.toml
 
 # Rewrite tests/golden/*.json from the current model; review the diff before committing.
 golden: $(VENV)/.installed-test

@@ -31,6 +31,13 @@ def main(requests: str = "10000") -> None:
     again, wall = timed(lambda: run(s))
     assert again.summary == res.summary  # same seed, same result
     report("  the same, second run in this process", again.requests.num_rows, wall)
+    # the prompt-first scheduler (vLLM V0) on the same load: the same decode fast path
+    v0 = loading.load(ROOT / "bench" / "scenarios" / "reference_workload.toml",
+                      [f"run.duration_s={n / RATE}", "llm.engine='vllm-v0'"])
+    res, wall = timed(lambda: run(v0))
+    report("  prompt-first (engine vllm-v0)", res.requests.num_rows, wall,
+           f"(mean batch {res.summary['mean_batch_size']:.0f}, "
+           f"latency p50 {res.summary['latency_p50_s']:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -244,12 +244,19 @@ class ContinuousReplica(Replica):
         """Whether the KV blocks left, less the watermark, hold the head's prompt (and what
         it had generated): each running request holds ceil(tokens / block) blocks."""
         size, tick = self.rules.block_size, self.group.tick
+        need = -(-(head.prompt + head.generated) // size)
+        room = self.blocks - need - self.rules.watermark_blocks
+        # the blocks in use lie between committed / size and (committed + n (size - 1)) /
+        # size: count them one by one only when the answer falls in between
+        if self.committed + len(self.running) * (size - 1) <= room * size:
+            return True
+        if self.committed > room * size:
+            return False
         used = 0
         for r in self.running:
             tokens = r.prompt + r.generated + (tick - r.tick0 if r.decoding else 0)
             used += -(-tokens // size)
-        need = -(-(head.prompt + head.generated) // size)
-        return used + need + self.rules.watermark_blocks <= self.blocks
+        return used <= room
 
     def _refuse(self) -> None:
         req = self.queue.popleft()
