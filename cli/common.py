@@ -20,6 +20,13 @@ DEBUG = {"on": False}
 EXIT_BAD_INPUT = 2
 
 
+def assumes(s) -> str:
+    """What a scenario's answer assumes: its serving engine and step-time model."""
+    step = f"profile {s.llm.profile}" if s.llm.step_model == "roofline" else \
+        f"the article's 2N FLOPs at {s.llm.mfu:.1%} MFU"
+    return f"engine {s.llm.engine}, {step}"
+
+
 def fail(lines: list[str], code: int = EXIT_BAD_INPUT) -> None:
     for line in lines:
         err_console.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, err_console, print_json, table
+from cli.common import assumes, clean_errors, console, err_console, print_json, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
 
@@ -64,6 +64,7 @@ def compare_command(
     cols = ["metric", *names, *[f"{n} / {names[0]}" for n in names[1:]]]
     rows = [[label, *[show(k, x[k], unit, x["stable"]) for x in sums],
              *[_ratio(sums[0][k], x[k]) for x in sums[1:]]] for k, label, unit in ROWS]
+    rows.insert(0, ["assumes", *[assumes(s) for s in loaded], *["" for _ in loaded[1:]]])
     console.print(table(f"compare (seed {common})", cols, rows))
     for x in sums:
         warn_if_unstable(x)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, print_json, table
+from cli.common import assumes, clean_errors, console, print_json, table
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, sampled_note, shown, warn_if_unstable
 
@@ -37,7 +37,7 @@ def run_command(
         print_json(json.loads(output.summary_json(summ)))
         warn_if_unstable(summ)
         return
-    console.print(table(f"{s.name} ({summ['architecture']})", ["metric", "value"],
+    console.print(table(f"{s.name} ({summ['architecture']}; {assumes(s)})", ["metric", "value"],
                         [[label, shown(summ, k, unit)]
                          for k, label, unit in ROWS]))
     warn_if_unstable(summ)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import clean_errors, console, percent, print_json, table
+from cli.common import assumes, clean_errors, console, percent, print_json, table
 from sim.errors import Problem, SearchsimError
 
 
@@ -142,7 +142,7 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
                         f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
                         f"{s.workload.rate_qps:,.6g} queries/s" + (
                             f", {s.run.sample_shards} of {s.run.shards:,} shards simulated"
-                            if s.run.sample_shards else ""),
+                            if s.run.sample_shards else "") + f" ({assumes(s)})",
                         ["hardware", "tp", "max batch", "$/chip-h (source)", "replicas",
                          "accelerators", "SLO attainment [low]", "p99 (s)", "cost/query",
                          "misses from", ""], out))
