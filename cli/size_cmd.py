@@ -100,7 +100,18 @@ def size_command(
         _show_day(day_s, day)
 
 
+def _stability(p: dict) -> str:
+    """A probe over its capacity at full batches reads stable only because cut answers free
+    their replicas; say so."""
+    if not p["stable"]:
+        return "no"
+    ratio = p.get("capacity_ratio")
+    return f"yes, over capacity ({ratio:.2f}x)" if ratio is not None and ratio < 1 else "yes"
+
+
 def _attainment(p: dict) -> str:
+    if len(p["seeds"]) < 2:  # one replication: no interval to speak of
+        return f"{percent(p['slo_attainment'])} (no interval)"
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
 
 
@@ -137,7 +148,9 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
                                            if r.get("replicas_per_shard") else "")
         out.append(cells + [replicas, f"{r['accelerators']:,}", _attainment(res),
                             f"{res['latency_p99_s']:.3g}", _cost(res),
-                            res["slo_miss_cause"] or "-", "cheapest" if i == 0 else ""])
+                            res["slo_miss_cause"] or "-",
+                            ", ".join(x for x in ("cheapest" if i == 0 else "",
+                                                  "marginal" if r.get("marginal") else "") if x)])
     console.print(table(f"{s.name}: fewest replicas whose complete answers within "
                         f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
                         f"{s.workload.rate_qps:,.6g} queries/s" + (
@@ -150,7 +163,7 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
                                         "SLO attainment [low]", "complete", "p99 (s)",
                                         "misses from"],
                         [[*_candidate_cells(r["candidate"])[:3], str(p["replicas"]),
-                          "yes" if p["stable"] else "no", _attainment(p),
+                          _stability(p), _attainment(p),
                           percent(p["complete_fraction"]) if p["complete_fraction"] is not None
                           else "-", f"{p['latency_p99_s']:.3g}" if p["latency_p99_s"]
                           is not None else "-", p["slo_miss_cause"] or "-"]

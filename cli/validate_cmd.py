@@ -122,10 +122,14 @@ def _print_serving(rep: dict) -> None:
             console.print(f"{run['run']}: not modelled ({run['why']})", highlight=False)
             continue
         m, s = run["saturation"]["measured"], run["saturation"]["simulated"]
+        rate = run["saturation"]["simulated_saturation_rps"]
+        real = "at or below" if m["saturated"] else "above"
         console.print(f"{run['run']}: offered {m['offered_rps']:.2f} req/s; delivered "
                       f"{m['delivered_rps']:.2f} measured, {s['delivered_rps']:.2f} simulated; "
                       f"saturated: {'yes' if m['saturated'] else 'no'} measured, "
-                      f"{'yes' if s['saturated'] else 'no'} simulated", highlight=False)
+                      f"{'yes' if s['saturated'] else 'no'} simulated; the real server "
+                      f"saturates {real} {m['offered_rps']:.2f} req/s, the simulated one from "
+                      + (f"{rate:.2f} req/s" if rate else "no rate up to 8x"), highlight=False)
     console.print(f"Means within 15%: {rep['means_within_15pct']} of {rep['metric_runs']} "
                   f"metric-run pairs; TOST-equivalent at ±10%: {rep['equivalent_10pct']} of "
                   f"{rep['metric_runs']}.", highlight=False)

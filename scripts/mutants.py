@@ -124,6 +124,25 @@ MUTANTS = [
     ("[new] a finished request keeps its waiter (a cycle per query for the collector)",
      "sim/serving/stages/replica.py",
      "        waiter, req.waiter = req.waiter, None", "        waiter = req.waiter"),
+    # engines (issue 19)
+    ("prompt-first iterations keep decoding", "sim/serving/stages/continuous.py",
+     "        decoding = 0 if self.prompt_first else self.group.n",
+     "        decoding = self.group.n"),
+    ("block admission ignores the head's own blocks", "sim/serving/stages/continuous.py",
+     "        room = self.blocks - need - self.rules.watermark_blocks",
+     "        room = self.blocks - self.rules.watermark_blocks"),
+    ("a swapped request is recomputed anyway", "sim/serving/stages/continuous.py",
+     "        req.kv = kept\n", "        req.kv = 0\n"),
+    ("vLLM's KV sizing forgets the activation reserve", "sim/model/perf.py",
+     "    return (hardware.hbm_bytes * utilization - reserve_gb * 1e9) * tp - weights",
+     "    return hardware.hbm_bytes * utilization * tp - weights"),
+    # advice from causes (issue 20)
+    ("a cut answer's wait not counted as waiting", "sim/analysis/tally.py",
+     "            wait = np.nan_to_num(col(\"queue_wait_s\")[answered])",
+     "            wait = np.nan_to_num(col(\"llm_wait_s\")[answered])"),
+    ("replicas dismissed while attainment rises", "sim/runner/sizing.py",
+     "        p.slo_attainment is not None and top > p.slo_attainment + 0.005",
+     "        p.slo_attainment is not None and top > p.slo_attainment + 0.5"),
 ]
 
 

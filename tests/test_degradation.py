@@ -34,13 +34,13 @@ def _calls(service: float, timeout: float, retries: int):
 
 def test_a_call_longer_than_its_timeout_is_retried_then_given_up():
     """Service 0.2 s against a 0.15 s timeout, 2 retries: three calls each cut at 0.15 s."""
-    ((wait, service, calls, ok), end), pool = _calls(0.2, 0.15, 2)
-    assert (calls, ok) == (3, False) and pool.timeouts == 3
+    ((wait, service, calls, ok, timeouts), end), pool = _calls(0.2, 0.15, 2)
+    assert (calls, ok) == (3, False) and pool.timeouts == timeouts == 3
     assert end == pytest.approx(0.45) and service == pytest.approx(0.45) and wait == 0.0
 
 
 def test_a_call_within_its_timeout_succeeds_first_time():
-    ((wait, service, calls, ok), end), pool = _calls(0.1, 0.15, 2)
+    ((wait, service, calls, ok, timeouts), end), pool = _calls(0.1, 0.15, 2)
     assert (calls, ok, pool.timeouts) == (1, True, 0) and end == pytest.approx(0.1)
 
 
@@ -124,7 +124,7 @@ def _failing_call(up: float, timeout: float | None = None, retries: int = 2):
 def test_a_server_failure_cuts_the_call_which_is_retried_after_the_repair():
     """Down over [0.5, 2.5), [3, 5), [5.5, 7.5): the call is cut at 0.5, waits for the
     repair, is cut again at 3.0 and at 5.5: three calls, 1.5 s served, 4 s waited."""
-    (wait, service, calls, ok), end, pool = _failing_call(0.5)
+    (wait, service, calls, ok, timeouts), end, pool = _failing_call(0.5)
     assert (calls, ok, pool.cut, pool.timeouts) == (3, False, 3, 0)
     assert wait == pytest.approx(4.0) and service == pytest.approx(1.5)
     assert end == pytest.approx(5.5)
@@ -135,15 +135,15 @@ def test_a_server_failure_cuts_the_call_which_is_retried_after_the_repair():
 
 
 def test_a_call_done_before_the_failure_is_untouched():
-    (wait, service, calls, ok), end, pool = _failing_call(1.5)
+    (wait, service, calls, ok, timeouts), end, pool = _failing_call(1.5)
     assert (calls, ok, pool.cut) == (1, True, 0) and end == pytest.approx(1.0)
 
 
 def test_a_cut_call_is_a_failure_not_a_timeout():
     """With a 3 s timeout the first call is cut at 0.5 (a failure); the second waits for the
     repair at 2.5 and is cut at 3.0 (a failure, inside its timeout)."""
-    (wait, service, calls, ok), end, pool = _failing_call(0.5, timeout=3.0, retries=1)
-    assert (calls, ok, pool.cut, pool.timeouts) == (2, False, 2, 0)
+    (wait, service, calls, ok, timeouts), end, pool = _failing_call(0.5, timeout=3.0, retries=1)
+    assert (calls, ok, pool.cut, pool.timeouts, timeouts) == (2, False, 2, 0, 0)
     assert end == pytest.approx(3.0)
 
 
@@ -160,6 +160,8 @@ def test_retrieval_server_failures_degrade_answers_and_availability_is_theory():
     assert summ["availability"] == 1.0  # the LLM replicas do not fail
     assert summ["retrieval_failed_fraction"] > 0
     assert summ["degraded_fraction"] == summ["retrieval_failed_fraction"]
+    # no call has a timeout: every failed call was cut by its server, none timed out
+    assert summ["retrieval_timeouts"] == 0 and summ["retrieval_cut_calls"] > 0
     plain = run(loading.load(SCENARIOS / "two_stage.toml", base), tables="discard").summary
     assert plain["retrieval_availability"] == 1.0 and plain["retrieval_failed_fraction"] == 0
     # an architecture without retrieval has no retrieval servers to lose

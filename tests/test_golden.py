@@ -19,8 +19,17 @@ SHORT = ["run.duration_s=400", "run.warmup_s=50", "run.drain_s=200"]
 FILES = sorted(SCENARIOS.glob("*.toml"))
 
 
+# over the short run the faults scenario's 12-hour MTBF would show no failure: the golden
+# must see some (replicas, a rack and retrieval servers failing, requests retried)
+EXTRA = {"modern_two_stage_faults": ["faults.mtbf_s=600", "faults.mttr_s=60",
+                                     "faults.domain_replicas=4", "faults.domain_mtbf_s=900",
+                                     "faults.domain_mttr_s=30", "faults.retrieval_mtbf_s=300",
+                                     "faults.retrieval_mttr_s=30",
+                                     "retrieval.retries=1"]}
+
+
 def summary_of(path) -> dict:
-    res = run(loading.load(path, SHORT))
+    res = run(loading.load(path, [*SHORT, *EXTRA.get(path.stem, [])]))
     return json.loads(json.dumps(res.summary, default=float))
 
 
@@ -41,6 +50,9 @@ def test_bundled_scenario_matches_its_golden_summary(path):
     assert got["slo_attainment"] <= got["complete_fraction"]
     if got["cache_hit_bound"] is not None:
         assert got["cache_hit_rate"] <= got["cache_hit_bound"]
+    if path.stem in EXTRA:  # the faults golden sees failures of every kind
+        assert got["availability"] < 1 and got["retrieval_availability"] < 1
+        assert got["requests_retried"] > 0
     want = json.loads(target.read_text(encoding="utf-8"))
     assert sorted(got) == sorted(want)
     diffs = {k: (want[k], got[k]) for k in want if not _same(got[k], want[k])}

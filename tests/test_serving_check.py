@@ -42,8 +42,10 @@ def test_validate_serving_meets_the_acceptance_bounds(shipped_report):
     assert rep["equivalent_10pct"] >= 5
     for run in rep["runs"]:
         if "metrics" in run:
-            assert run["saturation"]["measured"]["saturated"] == \
-                run["saturation"]["simulated"]["saturated"]
+            sat = run["saturation"]
+            assert sat["measured"]["saturated"] == sat["simulated"]["saturated"]
+            # saturated at the offered load, the simulated server saturates below it
+            assert 0 < sat["simulated_saturation_rps"] <= sat["measured"]["offered_rps"]
 
 
 def test_the_replay_is_deterministic():

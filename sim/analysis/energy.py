@@ -7,8 +7,6 @@ owned view's energy; retrieval servers' power is not modelled."""
 
 from __future__ import annotations
 
-import math
-
 from sim.errors import SearchsimError
 from sim.units import SECONDS_PER_HOUR
 
@@ -59,8 +57,9 @@ def owned_figures(s, arch, kwh: float, n_done: int) -> dict:
 
 
 def host_energy_kwh(s, hours: float) -> float:
-    """The hosts' draw over `hours`: `server_w` for each server of each replica group
-    (whole servers of `chips_per_server` accelerators)."""
+    """The hosts' draw over `hours`: `server_w` per server of `chips_per_server`
+    accelerators, shared per chip as the servers' capital is (replicas pack into servers;
+    a shard of a fleet draws its share, not whole servers of its own)."""
     owned = s.economics.owned
-    servers = sum(math.ceil(g.chips / owned.chips_per_server) for g in s.llm.fleet)
+    servers = s.llm.chips / owned.chips_per_server
     return owned.server_w * servers * hours / 1000.0

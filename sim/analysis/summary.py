@@ -111,6 +111,10 @@ def _stability(s, waiting, unfinished: float) -> bool:
         s.llm.replica_count
 
 
+def fleet_text(s) -> str:
+    return " + ".join(f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet)
+
+
 def _share(count: int, of: int) -> float | None:
     return count / of if of else None
 
@@ -149,7 +153,7 @@ def _identity(s, arch, snap) -> dict:
     return {"scenario": s.name, "architecture": arch.name, "seed": s.run.seed,
             "model": s.llm.model, "hardware": s.llm.hardware, "step_model": s.llm.step_model,
             "batching": s.llm.batching, "accelerators": s.llm.chips,
-            "fleet": " + ".join(f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet),
+            "fleet": fleet_text(s),
             "duration_s": s.run.duration_s, "warmup_s": s.run.warmup_s, "simulated_s": snap.end}
 
 
@@ -225,6 +229,7 @@ def _answers(s, t: Reduced) -> dict:
         "slo_s": s.limits.slo_s,
         "slo_attainment": _share(t.slo_met, t.n),
         "slo_miss_cause": slo_miss_cause(t),
+        **slo_misses(t),
         "complete_fraction": complete_share,
         "answer_quality": quality,
         "degraded_fraction": _share(t.degraded, t.n),
@@ -232,22 +237,38 @@ def _answers(s, t: Reduced) -> dict:
         "failed_fraction": _share(t.failed, t.n),
         "retrieval_failed_fraction": _share(t.retrieval_failed, t.n),
         "retrieval_timeouts": t.retrieval_timeouts,
+        "retrieval_cut_calls": t.retrieval_cut_calls,
     }
 
 
 def slo_miss_cause(t: Reduced) -> str | None:
-    """What keeps the window's queries from meeting the SLO: `deadline` (answers cut to
-    partial or degraded), `queueing` (complete but late, mostly waiting for the LLM pool:
-    more replicas help), `service` (complete but late, mostly being served: a faster step,
-    shorter outputs or a higher tensor-parallel degree help; replicas do not), `unfinished`
-    (still running at the end: overload); None when every query met it."""
-    counts = {"unfinished": t.missed_unfinished, "deadline": t.missed_deadline}
-    if t.late:
-        share = float(np.median(t.column("late_wait_share")))
-        counts["queueing" if share > 0.5 else "service"] = t.late
+    """What made the window's missed queries late, whether they were answered late or cut
+    by the deadline: `queueing` (most of the typical missed query's time went to waiting
+    for a replica or a retrieval server: more replicas help), `service` (most of it went to
+    being served: a faster step, shorter outputs or a higher tensor-parallel degree help),
+    `unfinished` (still running at the end: overload); None when every query met it. A cut
+    answer is a symptom, not a cause: what made it miss the deadline is one of the three."""
+    counts = {"unfinished": t.missed_unfinished}
+    answered = t.late + t.missed_deadline
+    if answered:
+        share = float(np.median(t.column("miss_wait_share")))
+        counts["queueing" if share > 0.5 else "service"] = answered
     if not any(counts.values()):
         return None
     return max(counts, key=lambda k: counts[k])
+
+
+def slo_misses(t: Reduced) -> dict:
+    """The window's SLO misses by kind, as shares of the misses, and how the answered ones
+    spent their time."""
+    missed = t.late + t.missed_deadline + t.missed_unfinished
+    return {"slo_misses": missed,
+            "slo_miss_cut_fraction": _share(t.missed_deadline, missed) if missed else None,
+            "slo_miss_late_fraction": _share(t.late, missed) if missed else None,
+            "slo_miss_unfinished_fraction": _share(t.missed_unfinished, missed)
+            if missed else None,
+            "slo_miss_queueing_share": t.miss_wait_s / t.miss_latency_s
+            if t.miss_latency_s > 0 else None}
 
 
 def _utilization(s, model, hardware, t: Reduced, snap) -> dict:

@@ -60,12 +60,17 @@ class Reduced:
     failed: int = 0  # window queries answered with an error
     retrieval_failed: int = 0  # window queries whose every retrieval call timed out
     retrieval_timeouts: int = 0  # calls of window queries that timed out
+    retrieval_cut_calls: int = 0  # calls of window queries a server failure cut
     # arrivals and cache hits per time-series interval (by arrival time), all queries
     arrivals_by_bin: Counter = field(default_factory=Counter)
     hits_by_bin: Counter = field(default_factory=Counter)
     # kept whole: percentiles and medians
     latency: list = field(default_factory=list)  # completed window queries
-    late_wait_share: list = field(default_factory=list)  # waiting / latency, late queries
+    # missed window queries that were answered (late, or cut by the deadline): the share of
+    # each one's time spent waiting (retrieval queue and the LLM queue), and the totals
+    miss_wait_share: list = field(default_factory=list)
+    miss_wait_s: float = 0.0
+    miss_latency_s: float = 0.0
     ttft: list = field(default_factory=list)  # served window requests
 
     def __add__(self, other: Reduced) -> Reduced:
@@ -134,18 +139,24 @@ class Tally:
         latency = col("latency_s")
         late = missed & complete
         r.late += int(late.sum())
-        if late.any():
-            wait = np.nan_to_num(col("llm_wait_s")[late])
-            wait += np.nan_to_num(col("retrieval_wait_s")[late])
-            r.late_wait_share.append(wait / latency[late])
+        answered = missed & done
+        if answered.any():
+            wait = np.nan_to_num(col("queue_wait_s")[answered])
+            wait += np.nan_to_num(col("retrieval_wait_s")[answered])
+            took = latency[answered]
+            r.miss_wait_share.append(np.where(took > 0, wait / np.maximum(took, 1e-12), 0.0))
+            r.miss_wait_s += float(wait.sum())
+            r.miss_latency_s += float(took.sum())
         r.latency.append(latency[window & done])
         r.queries_hit += int((window & (col("failed_requests") > 0)).sum())
         r.failed += int((window & (outcome == "failed")).sum())
         no_retrieval = col("retrieval_failed")
         calls = col("retrieval_calls")
         r.retrieval_failed += int((window & no_retrieval).sum())
-        r.retrieval_timeouts += int(calls[window].sum() - (window & (calls > 0)
-                                                           & ~no_retrieval).sum())
+        failed_calls = int(calls[window].sum() - (window & (calls > 0) & ~no_retrieval).sum())
+        timeouts = int(col("retrieval_timeouts")[window].sum())
+        r.retrieval_timeouts += timeouts
+        r.retrieval_cut_calls += failed_calls - timeouts  # cut by a server failure
         r.tokens_in += int(col("tokens_in")[window].sum())
         r.tokens_out += int(col("tokens_out")[window].sum())
 

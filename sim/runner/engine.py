@@ -148,10 +148,10 @@ def _retrieval(env: simpy.Environment, s: Scenario, used: bool, marks: Marks, rn
                          marks, s.retrieval.timeout_s, s.retrieval.retries,
                          s.retrieval.on_failure, failing=faults is not None)
     if faults is not None:
-        rng = rngs["retrieval_faults"]
-        pool.start_failures(Buffered(faults.retrieval_up_time(), rng),
-                            Buffered(faults.retrieval_down_time(), rng),
-                            Buffered(Uniform(0.0, 1.0), rng))
+        up, down, pick = rngs["retrieval_faults"].spawn(3)  # one stream per consumer
+        pool.start_failures(Buffered(faults.retrieval_up_time(), up),
+                            Buffered(faults.retrieval_down_time(), down),
+                            Buffered(Uniform(0.0, 1.0), pick))
     return pool
 
 

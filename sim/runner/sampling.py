@@ -36,7 +36,10 @@ EXTENSIVE = {
     "fleet_usd_per_hour", "tokens_in", "tokens_out", "llm_power_w_mean", "llm_energy_kwh",
     "preemptions", "refusals", "cancelled_requests", "llm_requests_submitted",
     "llm_requests_unfinished", "requests_retried", "requests_lost",
-    "queries_affected_by_failures", "retrieval_timeouts", "host_energy_kwh"}
+    "queries_affected_by_failures", "retrieval_timeouts", "host_energy_kwh", "slo_misses",
+    "retrieval_cut_calls"}
+# the largest any shard saw (a mean of maxima is no maximum)
+MAXIMA = {"max_batch_seen", "kv_peak_fraction"}
 SHARES = {"revenue_share", "accelerator_utilization", "slo_attainment", "complete_fraction",
           "availability", "retrieval_availability"}
 # the figures reported with an interval
@@ -86,6 +89,7 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     parts = [p for _, p in done]
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)
     summary.update(pooled_distributions(parts))
+    summary["fleet"] = metrics.fleet_text(s)  # the whole fleet, not one shard's share
     queries, requests = shard_tables(parts, [s.llm.replica_count // s.run.shards] * len(parts),
                                      tables, stream_to, dirs)
     return Results(s, summary, queries, requests, done[0][0].timeseries, None)
@@ -108,12 +112,16 @@ def estimate(shards: list[dict], total: int, chosen: list[int]) -> dict:
         values = [x[key] for x in shards]
         if isinstance(value, bool):
             out[key] = all(values)
+        elif key in MAXIMA and all(isinstance(v, int | float) for v in values):
+            out[key] = max(values)
+        elif isinstance(value, int) and key not in EXTENSIVE and len(set(values)) == 1:
+            out[key] = value  # the same in every shard (the seed, a replica's KV): kept
         elif isinstance(value, int | float) and all(isinstance(v, int | float)
                                                     for v in values):
             scale = total if key in EXTENSIVE else 1
             mean = float(np.mean(values)) * scale
             out[key] = round(mean) if isinstance(value, int) and key in EXTENSIVE else mean
-            if key in HEADLINE:  # every headline figure is >= 0; shares are <= 1
+            if key in HEADLINE and k > 1:  # >= 0, shares <= 1; one shard: no interval
                 lo, hi = interval(np.asarray(values, dtype=float) * scale, total)
                 top = 1.0 if key in SHARES else math.inf
                 out[f"{key}_ci95"] = [max(lo, 0.0), min(hi, top)]

@@ -9,11 +9,16 @@ request by request:
 - a TOST equivalence test of the means within +/-10% of the measured mean (two one-sided
   Welch t-tests at 5%): "equivalent" when both reject, LLMServingSim's acceptance method;
 - whether the real and the simulated server saturated: delivered request rate against
-  offered, and the mean TTFT of the last third of arrivals against the first third's.
+  offered, and the mean TTFT of the last third of arrivals against the first third's (more
+  than three times, and above a second); and the offered rate from which the simulated
+  server saturates on the same requests (arrival times scaled, bisected). A run measures one
+  load, so for the real server that rate is bounded only: at or below the offered rate when
+  it saturated, above it when it did not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -109,6 +114,32 @@ def saturation(arrival: np.ndarray, ttft: np.ndarray, latency: np.ndarray) -> di
             "saturated": bool(last > 3 * first and last > 1.0)}
 
 
+def saturation_rate(r: ServingRun, engine: str | None = None, options: dict | None = None,
+                    profile: str | None = None, tolerance: float = 0.05) -> float | None:
+    """The offered rate (requests/s) from which the simulated server saturates on this run's
+    requests: the run's arrival times scaled, bisected on the rate to `tolerance`; None when
+    it does not saturate even at 8x the run's rate."""
+    def saturated(m: float) -> bool:
+        scaled = dataclasses.replace(r, arrival_s=r.arrival_s / m)
+        sim = simulate(scaled, engine, options, profile)
+        return saturation(scaled.arrival_s, sim["ttft_s"], sim["latency_s"])["saturated"]
+
+    lo, hi = 1.0 / 64, 1.0
+    while saturated(lo) and lo > 1e-3:
+        lo /= 4
+    if saturated(lo):
+        return None
+    while not saturated(hi):
+        lo, hi = hi, hi * 2
+        if hi > 8:
+            return None
+    while hi / lo > 1 + tolerance:
+        mid = (lo * hi) ** 0.5
+        lo, hi = (lo, mid) if saturated(mid) else (mid, hi)
+    offered = len(r.arrival_s) / float(r.arrival_s[-1] - r.arrival_s[0])
+    return hi * offered
+
+
 def check(r: ServingRun, engine: str | None = None, options: dict | None = None,
           profile: str | None = None) -> dict:
     """One run: its deployment, each metric compared, and saturation real and simulated."""
@@ -126,7 +157,9 @@ def check(r: ServingRun, engine: str | None = None, options: dict | None = None,
             "saturation": {"measured": saturation(r.arrival_s, real["ttft_s"],
                                                   real["latency_s"]),
                            "simulated": saturation(r.arrival_s, sim["ttft_s"],
-                                                   sim["latency_s"])}}
+                                                   sim["latency_s"]),
+                           "simulated_saturation_rps": saturation_rate(r, engine, options,
+                                                                       profile)}}
 
 
 def report(runs: list[ServingRun], engine: str | None = None, options: dict | None = None,

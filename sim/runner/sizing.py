@@ -171,13 +171,20 @@ def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
             else:
                 left = mid + 1
     chosen = probes.get(best) if best is not None else None
+    advice = None
+    if chosen is None:
+        if _replicas_may_help(probes[hi]) is None and hi - 1 >= max(1, lo):
+            ok(hi - 1)  # one fleet fewer: whether attainment still rises with replicas
+        advice = _advice(probes, hi)
     per = s.run.shards if sampled(s) else 1
     return {"candidate": asdict(c), "replicas": None if best is None else best * per,
             "replicas_per_shard": best if sampled(s) else None,
             "accelerators": None if best is None else candidate_scenario(s, c, best).llm.chips,
             "result": None if chosen is None else asdict(chosen),
             "probes": [asdict(probes[r]) for r in sorted(probes)],
-            "advice": None if chosen is not None else _advice(probes[hi], hi)}
+            "marginal": chosen is not None and chosen.attainment_low is not None
+            and chosen.attainment_low - target < MARGINAL,
+            "advice": advice}
 
 
 BRACKET_SLACK = 0.9
@@ -192,16 +199,45 @@ def _bracket(top: Probe, lo: int, hi: int) -> int:
     return max(lo, min(hi, math.ceil(BRACKET_SLACK * hi / top.capacity_ratio)))
 
 
-def _advice(at_most: Probe, hi: int) -> str:
-    """What to widen when even the largest fleet tried misses the target."""
-    cause = at_most.slo_miss_cause
-    what = {"service": "service time (the responses take longer than slo_s to generate)",
-            "deadline": "the deadline (answers cut to partial or degraded)"}
-    if cause in what:
-        return (f"at {hi} replicas the misses come from {what[cause]}, not queueing: more "
-                "replicas will not fix it; try a higher --tp, faster --hardware, a smaller "
-                "--max-batch, shorter outputs or a longer slo_s / deadline_s")
-    return f"not met at {hi} replicas ({cause or 'unstable'}): widen --replicas above {hi}"
+# a pass whose interval's lower end is within this of the target is reported as marginal
+MARGINAL = 0.01
+# below this capacity at full batches over the offered load a fleet runs near saturation,
+# where replicas shorten queues whatever the misses look like
+NEAR_CAPACITY = 1.25
+
+
+def _replicas_may_help(top: Probe) -> bool | None:
+    """Whether more replicas would help, from the largest fleet tried alone: True when its
+    misses are queueing or overload, or it runs near capacity; None when it cannot say."""
+    if not top.stable or top.slo_miss_cause in ("queueing", "unfinished"):
+        return True
+    if top.capacity_ratio is not None and top.capacity_ratio < NEAR_CAPACITY:
+        return True
+    return None
+
+
+def _rising(probes: dict[int, Probe], hi: int) -> bool:
+    """Whether attainment still rises with replicas up to `hi` (by more than half a point
+    over any smaller fleet tried)."""
+    top = probes[hi].slo_attainment
+    return top is not None and any(
+        p.slo_attainment is not None and top > p.slo_attainment + 0.005
+        for r, p in probes.items() if r < hi)
+
+
+def _advice(probes: dict[int, Probe], hi: int) -> str:
+    """What to widen when even the largest fleet tried misses the target: never "replicas
+    will not help" while attainment still rises with them or the fleet runs near capacity."""
+    top = probes[hi]
+    cause = top.slo_miss_cause or ("unstable" if not top.stable else "below target")
+    if _replicas_may_help(top) or _rising(probes, hi):
+        load = f", capacity {top.capacity_ratio:.2f}x the load" if top.capacity_ratio else ""
+        return (f"not met at {hi} replicas (misses from {cause}{load}): add replicas, "
+                f"widen --replicas above {hi}")
+    return (f"at {hi} replicas the misses come from service time (the responses take longer "
+            "than slo_s to generate), and attainment no longer rises with replicas: more "
+            "replicas will not fix it; try a higher --tp, faster --hardware, a smaller "
+            "--max-batch, shorter outputs or a longer slo_s / deadline_s")
 
 
 def _job(args):

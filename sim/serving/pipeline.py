@@ -108,7 +108,8 @@ class Pipeline:
     def serve(self, q: Query):
         env = self.env
         if self.arch.retrieves:
-            q.retrieval_wait, q.retrieval_service, q.retrieval_calls, found = \
+            q.retrieval_wait, q.retrieval_service, q.retrieval_calls, found, \
+                q.retrieval_timeouts = \
                 yield from self.retrieval.call()
             if not found:  # every call timed out: plain results, or an error
                 q.outcome = "degraded" if self.retrieval.on_failure == "degrade" else "failed"

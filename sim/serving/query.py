@@ -8,7 +8,7 @@ import math
 class Query:
     __slots__ = ("qid", "arrival", "key", "query_tokens", "outputs", "passages", "hit",
                  "retrieval_wait", "retrieval_service", "llm_submitted", "done", "responses",
-                 "outcome", "reqs", "retrieval_calls")
+                 "outcome", "reqs", "retrieval_calls", "retrieval_timeouts")
 
     def __init__(self, qid, arrival, key, query_tokens, outputs, passages):
         self.qid, self.arrival, self.key = qid, arrival, key
@@ -20,3 +20,4 @@ class Query:
         self.outcome = "none"
         self.reqs: list = []  # its LLM requests, once submitted
         self.retrieval_calls = 0
+        self.retrieval_timeouts = 0  # of those calls, the ones abandoned at their timeout

@@ -31,12 +31,16 @@ QUERY_FIELDS = (
     ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
     ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
     ("retrieval_service_s", pa.float64()), ("retrieval_calls", pa.int64()),
-    ("retrieval_failed", pa.bool_()), ("llm_submitted", pa.float64()),
+    ("retrieval_failed", pa.bool_()), ("retrieval_timeouts", pa.int64()),
+    ("llm_submitted", pa.float64()),
     ("done", pa.float64()), ("responses", pa.int64()), ("deadline_outcome", pa.string()),
     # aggregates of the query's requests
     ("requests", pa.int64()), ("llm_wait_s", pa.float64()), ("first_response_s", pa.float64()),
     ("last_response_s", pa.float64()), ("tokens_in", pa.int64()), ("tokens_out", pa.int64()),
     ("accelerator_s", pa.float64()), ("failed_requests", pa.int64()),
+    # the longest a request of the query waited for a replica: until it started, or until it
+    # was cancelled (cut by the deadline) if it never did
+    ("queue_wait_s", pa.float64()),
     ("latency_s", pa.float64()), ("in_window", pa.bool_()))
 REQUEST_SCHEMA = pa.schema(REQUEST_FIELDS)
 QUERY_SCHEMA = pa.schema(QUERY_FIELDS)
@@ -138,7 +142,8 @@ class Recorder:
         rows = self._rows["queries"]
         rows.append((q.qid, q.arrival, q.key, q.hit, q.retrieval_wait, q.retrieval_service,
                      q.retrieval_calls, q.outcome in ("degraded", "failed") and not q.reqs
-                     and q.retrieval_calls > 0, q.llm_submitted, q.done, q.responses, q.outcome,
+                     and q.retrieval_calls > 0, q.retrieval_timeouts, q.llm_submitted, q.done,
+                     q.responses, q.outcome,
                      *_request_aggregates(q), q.done - q.arrival, self._in_window(q.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("queries")
@@ -164,22 +169,26 @@ class Recorder:
 
 def _request_aggregates(q) -> tuple:
     """(requests, longest queue wait, first and last served response after arrival, tokens
-    in, tokens out, chip-seconds, requests a replica failure hit) over the query's
-    requests."""
+    in, tokens out, chip-seconds, requests a replica failure hit, longest wait counting a
+    cut request's until its cut) over the query's requests."""
     if len(q.reqs) == 1:  # the common case, directly
         r = q.reqs[0]
         w = r.started - r.submitted
         served = not r.cancelled and r.finished == r.finished
         at = r.finished - q.arrival if served else math.nan
         return (1, w, at, at, r.prefilled, r.generated, 0.0 + r.accel_s,
-                int(r.lost or r.retries > 0))
-    wait, first, last = math.nan, math.inf, -math.inf
+                int(r.lost or r.retries > 0), w if w == w else r.finished - r.submitted)
+    wait = blocked = math.nan
+    first, last = math.inf, -math.inf
     tokens_in = tokens_out = failed = 0
     accel = 0.0
     for r in q.reqs:
         w = r.started - r.submitted
         if w == w and not wait >= w:  # the largest, NaN ignored
             wait = w
+        b = w if w == w else r.finished - r.submitted  # never started: until its cut
+        if b == b and not blocked >= b:
+            blocked = b
         failed += r.lost or r.retries > 0
         if not r.cancelled and r.finished == r.finished:  # served
             first, last = min(first, r.finished), max(last, r.finished)
@@ -188,4 +197,4 @@ def _request_aggregates(q) -> tuple:
         accel += r.accel_s
     return (len(q.reqs), wait, first - q.arrival if first != math.inf else math.nan,
             last - q.arrival if last != -math.inf else math.nan, tokens_in, tokens_out, accel,
-            failed)
+            failed, blocked)

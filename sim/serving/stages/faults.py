@@ -24,14 +24,17 @@ class Failures:
         self.env, self.pool, self.policy = env, pool, cfg.policy
         self.parked: deque[Request] = deque()  # retried with no replica up
         self._causes = [0] * len(pool.replicas)  # what keeps each replica down now
+        # up and down times each on a stream of their own (spawned from the one given), so
+        # how many a bulk draw takes cannot change which value goes where
         if cfg.replicas_fail:
-            up, down = Buffered(cfg.up_time(), rng), Buffered(cfg.down_time(), rng)
+            up_rng, down_rng = rng.spawn(2)
+            up, down = Buffered(cfg.up_time(), up_rng), Buffered(cfg.down_time(), down_rng)
             for rep in pool.replicas:
                 env.process(self._cycle([rep], up, down))
         if cfg.domains_fail:
-            rng = rng if domain_rng is None else domain_rng
-            up, down = Buffered(cfg.domain_up_time(), rng), \
-                Buffered(cfg.domain_down_time(), rng)
+            up_rng, down_rng = (rng if domain_rng is None else domain_rng).spawn(2)
+            up, down = Buffered(cfg.domain_up_time(), up_rng), \
+                Buffered(cfg.domain_down_time(), down_rng)
             size = cfg.domain_replicas
             for first in range(0, len(pool.replicas), size):
                 env.process(self._cycle(pool.replicas[first:first + size], up, down))

@@ -83,19 +83,22 @@ class RetrievalPool:
     def call(self):
         """A SimPy sub-process: a call, retried up to the budget while calls fail (at their
         timeout, or cut by a server failure); returns (wait, service, calls made, whether
-        one succeeded). Each call's timeout counts from its start, queueing included; a
-        call cut at its timeout frees its server."""
+        one succeeded, calls that timed out). Each call's timeout counts from its start,
+        queueing included; a call cut at its timeout frees its server."""
         if self.timeout_s is None and not self.failing:
             wait, service, _ = yield from self.serve()
-            return wait, service, 1, True
+            return wait, service, 1, True, 0
         wait = service = 0.0
+        timeouts = 0
         for attempt in range(1, self.retries + 2):
+            before = self.timeouts
             w, s, ok = yield from (self._timed() if self.timeout_s is not None
                                    else self.serve())
-            wait, service = wait + w, service + s
+            timeouts += self.timeouts - before  # this call's: a failed call not timed out
+            wait, service = wait + w, service + s  # was cut by its server's failure
             if ok:
-                return wait, service, attempt, True
-        return wait, service, self.retries + 1, False
+                return wait, service, attempt, True, timeouts
+        return wait, service, self.retries + 1, False, timeouts
 
     def _timed(self):
         env, t0, limit = self.env, self.env.now, self.timeout_s

@@ -10,8 +10,10 @@ class RoundRobin:
         self._next = 0
 
     def pick(self, replicas) -> int:
-        i = self._next
-        self._next = (i + 1) % len(replicas)
+        """The next in turn among `replicas`, which may be fewer than last time (replicas
+        that are down are left out)."""
+        i = self._next % len(replicas)
+        self._next = i + 1
         return i
 
 

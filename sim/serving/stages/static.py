@@ -15,7 +15,10 @@ class StaticReplica(Replica):
     def __init__(self, *args, max_wait: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_wait = max_wait
-        self._batch: tuple = (0.0, 0.0, None)  # the running batch's start, duration, shares
+        # the running batch's start, duration, each member's share of its chip-time (by
+        # tokens) and what has been billed so far
+        self._batch: tuple = (0.0, 0.0, None)
+        self._billed = 0.0
 
     def _gather(self):
         """Wait for a first request, then up to `max_wait` for the batch to fill."""
@@ -59,23 +62,27 @@ class StaticReplica(Replica):
         work = prompts + outputs
         shares = duration * self.chips * work / work.sum()
         self.running = batch
-        self._batch = (start, duration, shares)
+        self._batch, self._billed = (start, duration, shares), 0.0
         self.batch_peak = max(self.batch_peak, len(batch))
         self.levels.running.add(start, len(batch))
         self.busy_change(+1)
-        for r, share in zip(batch, shares, strict=True):
-            r.started, r.first_token, r.accel_s = start, start + first, float(share)
-            r.prefilled, r.generated = r.prompt, r.output
+        for r in batch:  # a member retried after a failure keeps what it was billed before
+            r.started, r.first_token = start, start + first
+            r.prefilled += r.prompt
+            r.generated = r.output
         self.draw(PREFILL)
         yield self.wait(env.timeout(first))  # every member finishes at or after its first token
         if epoch != self.epoch:  # the batch was lost with the replica
             return
         self.draw(DECODE)
-        for i in np.argsort(ends, kind="stable"):
+        order = np.argsort(ends, kind="stable")
+        for k, i in enumerate(order):
             # never negative: `now` is start + first, summed in floating point
             yield self.wait(env.timeout(max(0.0, start + ends[i] - env.now)))
             if epoch != self.epoch:
                 return
+            self._bill(batch[i], shares[i] * ends[i] / duration if k < len(order) - 1
+                       and duration > 0 else shares.sum() - self._billed)
             self.finish(batch[i])
         yield self.wait(env.timeout(max(0.0, start + duration - env.now)))
         if epoch != self.epoch:
@@ -85,15 +92,23 @@ class StaticReplica(Replica):
         self.draw(IDLE)
         self.running = []
 
+    def _bill(self, req: Request, chip_s: float) -> None:
+        req.accel_s += float(chip_s)
+        self._billed += float(chip_s)
+
     def _evacuate(self) -> list[Request]:
-        """A failure mid-batch: the members not yet finished leave, billed the share of
-        their batch's chip-time elapsed so far, with nothing generated."""
+        """A failure mid-batch: the members not yet finished leave with nothing generated,
+        billed together what the batch's chip-time so far leaves after the finished members'
+        bills (each finished member paid its share up to its finish; the slots they held as
+        padding since are the running members' to pay), in proportion to their shares."""
         now, running = self.env.now, [r for r in self.running if r.finished != r.finished]
         if self.running:
-            start, duration, _ = self._batch
-            done = min(1.0, (now - start) / duration) if duration > 0 else 1.0
+            start, _, shares = self._batch
+            owed = (now - start) * self.chips - self._billed
+            weights = {id(r): s for r, s in zip(self.running, shares, strict=True)}
+            total = sum(weights[id(r)] for r in running)
             for r in running:
-                r.accel_s *= done
+                self._bill(r, max(0.0, owed) * weights[id(r)] / total if total else 0.0)
                 r.generated = 0
             self.busy_change(-1)
             self.levels.running.add(now, -len(self.running))

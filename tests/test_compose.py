@@ -1,0 +1,126 @@
+"""Features compose: scenarios drawn from the product of router x engine (schedulers,
+blocks, swapping) x memory x faults (replicas, domains, retrieval) x deadline policy x
+cache x mixed groups x shards / sampled shards x architecture, each checked for
+conservation and accounting (issue 20)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.io.rundir import summary_json
+from sim.model import catalog
+from sim.runner.api import run
+from sim.scenario import loading
+
+ENGINES = ["vllm-v1", "vllm-v0", "sglang", "trtllm", "splitwise", "fastertransformer"]
+
+features = st.fixed_dictionaries({
+    "router": st.sampled_from(["least_outstanding", "round_robin"]),
+    "engine": st.sampled_from(ENGINES),
+    "swap": st.booleans(),
+    "tight_memory": st.booleans(),
+    "faults": st.sampled_from(["none", "replicas", "domains", "retrieval"]),
+    "policy": st.sampled_from(["none", "partial", "degrade"]),
+    "cache": st.sampled_from(["none", "lru"]),
+    "groups": st.booleans(),
+    "shards": st.sampled_from(["one", "two", "sampled"]),
+    "arch": st.sampled_from(["two_stage", "chatgpt_equivalent"]),
+    "heavy": st.booleans(),
+    "seed": st.integers(0, 10_000),
+})
+
+
+def scenario_of(f: dict):
+    llm = {"model": "llama3_8b", "hardware": "h100", "tp": 1, "replicas": 4,
+           "router": f["router"], "engine": f["engine"], "step_model": "roofline"}
+    if f["engine"] == "vllm-v0" and f["swap"]:
+        llm["engine_options"] = {"preemption": "swap"}
+    if f["tight_memory"] and f["engine"] != "fastertransformer":
+        llm["kv_memory_fraction"] = 0.002  # ~1,000 tokens: preemptions under load
+    if f["groups"]:
+        llm["groups"] = [{"hardware": "a100_80gb", "tp": 1, "replicas": 4}]
+    raw = {"run": {"duration_s": 60.0, "warmup_s": 5.0, "drain_s": 120.0, "seed": f["seed"]},
+           "workload": {"rate_qps": 8.0 if f["heavy"] else 1.5, "distinct_queries": 50,
+                        "query_tokens": {"dist": "lognormal", "mean": 100, "cv": 1.0},
+                        "response_tokens": {"dist": "lognormal", "mean": 60, "cv": 1.0}},
+           "cache": {"policy": f["cache"], "capacity": 20},
+           "retrieval": {"servers": 4, "passage_tokens": {"dist": "fixed", "value": 200},
+                         "retries": 1},
+           "architecture": {"kind": f["arch"], "k": 3, "samples": 2},
+           "limits": {"slo_s": 8.0, "policy": f["policy"], "deadline_s": 8.0},
+           "economics": {"price": "on-demand"}, "llm": llm}
+    if f["faults"] != "none":
+        faults = {"mtbf_s": 20.0, "mttr_s": 5.0}
+        if f["faults"] == "domains":
+            faults.update(domain_replicas=2, domain_mtbf_s=30.0, domain_mttr_s=5.0)
+        if f["faults"] == "retrieval":  # retrieval servers only: replicas never fail
+            faults.update(mttr_s=0.0, retrieval_mtbf_s=15.0, retrieval_mttr_s=3.0)
+        raw["faults"] = faults
+    if f["shards"] == "two":
+        raw["run"]["shards"] = 2
+    elif f["shards"] == "sampled":
+        raw["run"].update(shards=4, sample_shards=2)
+    return loading.from_dict(raw)
+
+
+def check(f: dict) -> None:
+    s = scenario_of(f)
+    res = run(s)
+    x = res.summary
+    # the summary is finite JSON: no NaN or infinity written
+    text = summary_json(x)
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text)
+    q, r = res.queries.to_pandas(), res.requests.to_pandas()
+    sampled = f["shards"] == "sampled"
+    # every query accounted for once
+    assert q.query_id.is_unique and r.request_id.is_unique or len(r) == 0
+    if not sampled:
+        assert len(q) == x["queries"]
+        window = q[q.in_window]
+        assert len(window) == x["measured_queries"]
+        outcomes = set(window.deadline_outcome)
+        assert outcomes <= {"none", "met", "late", "partial", "degraded", "failed",
+                            "in_flight"}
+        # every request belongs to a query, and a query's requests are all in the table
+        assert set(r.query_id) <= set(q.query_id)
+        assert (r.groupby("query_id").size().reindex(q.query_id, fill_value=0).to_numpy()
+                == q.requests.fillna(0).to_numpy()).all()
+        # chip-seconds billed to requests never exceed the pool's busy chip-seconds, and
+        # equal them when nothing fails (a failure loses the iteration it cuts short)
+        snap = res.snapshot
+        busy = snap.busy_chips.integral(0.0, snap.end)
+        billed = float(r.accelerator_s.sum())
+        assert billed <= busy * (1 + 1e-9) + 1e-9
+        if f["faults"] in ("none", "retrieval"):
+            assert billed == pytest.approx(busy, rel=1e-6, abs=1e-9)
+    # energy between every chip idle and every chip at full power over the run
+    chips = sum(g.chips for g in s.llm.fleet)
+    hw = [catalog.accelerator(g.hardware) for g in s.llm.fleet]
+    hours = (s.run.duration_s - s.run.warmup_s) / 3600
+    lo = sum(g.chips * h.power.idle_w for g, h in zip(s.llm.fleet, hw, strict=True))
+    hi = sum(g.chips * h.power.prefill_w for g, h in zip(s.llm.fleet, hw, strict=True))
+    kwh = x["llm_energy_kwh"]
+    assert lo * hours / 1000 * (1 - 1e-9) <= kwh <= hi * hours / 1000 * (1 + 1e-9), \
+        (kwh, lo, hi, chips)
+    for key, value in x.items():
+        if isinstance(value, float):
+            assert math.isfinite(value), key
+    assert np.isfinite(q.arrival).all()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=features)
+def test_features_compose(f):
+    check(f)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=features)
+def test_features_compose_long(f):
+    check(f)
