@@ -32,9 +32,15 @@ def catalog_command(
                                                    "date", "provider"], [
         [a.key, p.key, p.kind, f"{p.usd_per_chip_hour:.4g}", p.date, p.provider]
         for a in accs for p in a.prices]))
-    console.print(table("Models", ["key", "name", "params", "layers", "d_model", "heads",
-                                   "kv heads", "head dim", "tokens"], [
-        [m.key, m.name, f"{m.params_b:g}B", str(m.layers), str(m.d_model), str(m.heads),
-         str(m.kv_heads), str(m.head_dim),
+    console.print(table("Models", ["key", "name", "params", "active", "experts", "layers",
+                                   "d_model", "heads", "kv heads", "head dim", "KV/token",
+                                   "tokens"], [
+        [m.key, m.name, f"{m.params_b:g}B",
+         f"{m.active_params_b:g}B" if m.active_params_b else "-",
+         f"{m.experts_per_token} of {m.experts}" if m.experts else "-", str(m.layers),
+         str(m.d_model), str(m.heads), str(m.kv_heads), str(m.head_dim),
+         f"{m.kv_bytes_per_token() / 1024:.0f} KiB",
          "-" if m.training_tokens_b is None else f"{m.training_tokens_b:g}B"]
         for m in catalog.models().values()]))
+    console.print("Mixture-of-experts models are listed for reference: their step times are "
+                  "not yet modelled, so a scenario naming one is refused.", highlight=False)

@@ -66,6 +66,8 @@ def size_command(
     from cli.progress import CountProgress
     from sim.runner import autoscale, sizing
     from sim.scenario import loading
+    if jobs < 1:
+        raise SearchsimError(Problem("--jobs", jobs, "an integer >= 1"))
     if bands is not None and (not diurnal or bands < 1):  # before any simulation
         raise SearchsimError(Problem("--bands", bands, "an integer >= 1, with --diurnal"))
     day_s = loading.load(scenario, overrides)

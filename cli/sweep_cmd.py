@@ -45,7 +45,10 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run a scenario at every point of a grid (process pool); one row per point."""
+    from sim.errors import Problem, SearchsimError
     from sim.runner import sweep
+    if jobs < 1:
+        raise SearchsimError(Problem("--jobs", jobs, "an integer >= 1"))
     require_new_file(out, force)
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
     from cli.progress import CountProgress

@@ -219,3 +219,19 @@ def test_compare_refuses_two_scenarios_with_one_name(runner, tmp_path):
     assert res.stderr.startswith("error: scenario name: got 'two_stage', expected a "
                                  "different name")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["size", "scenarios/modern_two_stage.toml", "--jobs", "0"], "--jobs: got 0, expected an "
+                                                                 "integer >= 1"),
+    (["sweep", "scenarios/modern_two_stage.toml", "--vary", "llm.replicas=2,3", "--jobs", "0"],
+     "--jobs: got 0, expected an integer >= 1"),
+    (["run", "scenarios/modern_two_stage.toml", "--set", "llm.tp=3"],
+     "llm.tp: got 3, expected a tensor-parallel degree that divides llama3_70b's 64 "
+     "attention heads"),
+])
+def test_bad_options_are_refused_before_any_work(args, message, tmp_path):
+    from typer.testing import CliRunner
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert message in res.output

@@ -119,3 +119,4 @@ def test_a_static_batch_cut_by_a_failure_bills_exactly_its_busy_time():
     assert a.accel_s + (b.accel_s - 5.14) == pytest.approx(3.0)
     assert b.finished == pytest.approx(4.0 + 5.14)
     assert b.prefilled == 20  # its prompt prefilled twice
+

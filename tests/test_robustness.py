@@ -147,3 +147,20 @@ def test_same_seed_same_bytes_across_processes(tmp_path):
                  "scenario.toml"):
         assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name
     assert Path(runs[0] / "summary.json").stat().st_size > 0
+
+
+def test_sigterm_stops_a_parallel_size_at_once():
+    """SIGTERM during a sizing on a process pool: pending jobs cancelled, workers
+    terminated, exit 130 within 5 s (the pool used to wait for every job to end)."""
+    proc = _searchsim("size", str(SCENARIOS / "modern_two_stage.toml"), "--jobs", "2",
+                      "--hardware", "h100,h200", "--tp", "4", "--replicas", "4:12",
+                      "--set", "limits.slo_s=25", "--set", "limits.deadline_s=25")
+    _wait_for_cpu(proc, 1.0)  # imported and set up: the workers are starting
+    time.sleep(3.0)  # and simulating
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 5.0
+    assert "no result was written" in err and "Traceback" not in err

@@ -113,10 +113,19 @@ class Model(_Frozen):
     kv_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     training_tokens_b: float | None = Field(default=None, gt=0)
-    # mixture of experts: routed experts, active per token, parameters one token uses
+    # mixture of experts: routed experts, active per token, shared experts every token
+    # uses, parameters one token uses, leading dense layers
     experts: int | None = Field(default=None, gt=1)
     experts_per_token: int | None = Field(default=None, gt=0)
+    shared_experts: int = Field(default=0, ge=0)
     active_params_b: float | None = Field(default=None, gt=0)
+    dense_layers: int = Field(default=0, ge=0)
+    # multi-head latent attention (DeepSeek): the cache holds this many elements per layer
+    # per token (the compressed latent and the rotary key), not keys and values per head
+    kv_latent_dim: int | None = Field(default=None, gt=0)
+    # sliding-window attention on alternate layers (gpt-oss): those layers keep this many
+    # tokens of KV
+    sliding_window: int | None = Field(default=None, gt=0)
     aliases: tuple[str, ...] = ()  # names measurements use for it (Hugging Face ids)
     source: str
 
@@ -133,8 +142,20 @@ class Model(_Frozen):
         return None if self.training_tokens_b is None else self.training_tokens_b * 1e9
 
     def kv_bytes_per_token(self, bytes_per_element: float = 2.0) -> float:
-        """Key and value vectors of every layer for one token (docs/modelling.md section 7)."""
+        """Key and value vectors of every layer for one token (docs/modelling.md section 7);
+        with latent attention, the latent each layer caches instead."""
+        if self.kv_latent_dim is not None:
+            return self.layers * self.kv_latent_dim * bytes_per_element
         return 2 * self.layers * self.kv_heads * self.head_dim * bytes_per_element
+
+    def experts_touched(self, tokens: int) -> float:
+        """Routed experts a layer reads for `tokens` tokens each routed to k of E experts
+        (uniformly): E (1 - (1 - k/E)^tokens). At 64 tokens, 126 of 128 experts for top-8:
+        a decode batch reads nearly every expert, not the active share."""
+        if self.experts is None or self.experts_per_token is None:
+            raise ValueError(f"{self.key} is not a mixture-of-experts model")
+        e, k = self.experts, self.experts_per_token
+        return e * (1.0 - (1.0 - k / e) ** tokens)
 
     def weight_bytes(self, bytes_per_param: float = 2.0) -> float:
         return self.params * bytes_per_param

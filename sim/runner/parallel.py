@@ -6,6 +6,7 @@ on scheduling: the same seed gives the same results locally and on Ray."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -31,12 +32,34 @@ def map_jobs(fn: Callable, jobs: Iterable, workers: int = 1,
             tick(len(out), len(jobs))
         return out
     results: list = [None] * len(jobs)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_worker_signals)
+    try:
         futures = {pool.submit(fn, j): i for i, j in enumerate(jobs)}
         for done, fut in enumerate(as_completed(futures), 1):
             results[futures[fut]] = fut.result()
             tick(done, len(jobs))
+    except BaseException:  # an interrupt, SIGTERM or a failed job: stop now, not when all end
+        _stop(pool)
+        raise
+    pool.shutdown()
     return results
+
+
+def _worker_signals() -> None:
+    """Workers leave interrupts to the parent, which stops them (Ctrl-C reaches the whole
+    process group; a worker would otherwise print its own traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the jobs not started and terminate the workers running the others."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        p.join(timeout=2.0)
 
 
 def _ray():

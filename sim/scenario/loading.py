@@ -120,6 +120,11 @@ def _check_group(s: Scenario, g, where: str) -> None:
         s.economics.owned.cost(hw.key)  # refuses hardware with no purchase price
     elif g.hardware != s.llm.hardware:
         s.group_usd_per_chip_hour(g.hardware)  # refuses hardware with no price of the kind
+    if model.heads % g.tp or (model.kv_heads % g.tp and g.tp % model.kv_heads):
+        raise SearchsimError(Problem(
+            f"{where}.tp", g.tp, f"a tensor-parallel degree that divides {model.key}'s "
+            f"{model.heads} attention heads (and its {model.kv_heads} KV heads, or is a "
+            "multiple of them)"))
     weights = model.weight_bytes(s.llm.bytes_per_param)
     hbm = hw.hbm_bytes * g.tp
     if weights > hbm:

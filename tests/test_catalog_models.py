@@ -1,0 +1,47 @@
+"""The model catalog's newer entries: every model through its own description."""
+
+import pytest
+
+from sim.errors import SearchsimError
+from sim.model import catalog
+from sim.scenario import loading
+
+MOE = ["qwen3_30b_a3b", "qwen3_235b_a22b", "deepseek_v3", "gpt_oss_120b", "gpt_oss_20b",
+       "llama4_maverick", "mixtral_8x7b"]
+
+
+def test_deepseeks_latent_cache_is_70272_bytes_a_token():
+    """61 layers x (512 latent + 64 rotary key) x 2 bytes, not 2 x 61 x 128 x 128 x 2."""
+    m = catalog.model("deepseek_v3")
+    assert m.kv_bytes_per_token() == 61 * 576 * 2 == 70_272
+    assert m.kv_bytes_per_token(1.0) == 35_136  # an FP8 cache
+
+
+@pytest.mark.parametrize("tokens, touched", [(1, 8.0), (2, 128 * (1 - (120 / 128) ** 2)),
+                                              (64, 125.94)])
+def test_experts_touched_by_a_batch(tokens, touched):
+    """E (1 - (1 - k/E)^B): one token reads its k experts; 64 tokens nearly all 128."""
+    assert catalog.model("qwen3_30b_a3b").experts_touched(tokens) == pytest.approx(
+        touched, abs=0.01)
+    assert round(catalog.model("qwen3_30b_a3b").experts_touched(64)) == 126
+
+
+def test_a_dense_model_has_no_experts():
+    with pytest.raises(ValueError, match="not a mixture-of-experts"):
+        catalog.model("llama31_8b").experts_touched(8)
+
+
+@pytest.mark.parametrize("key", MOE)
+def test_every_moe_model_is_refused_not_priced_as_dense(key):
+    m = catalog.model(key)
+    assert m.is_moe and m.active_params_b < m.params_b
+    with pytest.raises(SearchsimError, match="mixture-of-experts"):
+        loading.from_dict({"llm": {"model": key, "hardware": "h200", "tp": 8},
+                           "economics": {"price": 1.0}})
+
+
+def test_hugging_face_ids_find_their_models():
+    for alias, key in (("deepseek-ai/DeepSeek-R1", "deepseek_v3"),
+                       ("meta-llama/Llama-3.3-70B-Instruct", "llama31_70b"),
+                       ("openai/gpt-oss-120b", "gpt_oss_120b"), ("Qwen/Qwen3-8B", "qwen3_8b")):
+        assert catalog.find(catalog.models(), alias).key == key
