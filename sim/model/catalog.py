@@ -71,6 +71,9 @@ class Accelerator(_Frozen):
     key: str
     name: str
     peak_tflops: float = Field(gt=0)
+    # dense peaks at lower precision where published (not yet used by the step model)
+    peak_tflops_fp8: float | None = Field(default=None, gt=0)
+    peak_tflops_fp4: float | None = Field(default=None, gt=0)
     hbm_tb_s: float = Field(gt=0)
     hbm_gb: float = Field(gt=0)
     board_power_w: float = Field(gt=0)
