@@ -13,11 +13,18 @@ from cli.common import clean_errors, console, print_json, require_new_file, tabl
 
 # The terms `make profiles` fits for the vllm-v1 profile: the engine's own (KV read
 # efficiency, host time per layer) and the two GPU families only these runs measure.
-DEFAULT_FIT = ("software.kv_efficiency:0.3:1,software.layer_overhead_us:0:200,"
-               "ad102.flops_efficiency:0.4:0.95,ad102.memory_efficiency:0.5:0.95,"
-               "blackwell_rtx.flops_efficiency:0.4:0.95,"
-               "blackwell_rtx.memory_efficiency:0.5:0.95,"
-               "blackwell_rtx.allreduce_latency_us:2:100,blackwell_rtx.allreduce_gb_s:5:64")
+DEFAULT_FIT = ("software.kv_efficiency=0.3:1,software.layer_overhead_us=0:200,"
+               "ad102.flops_efficiency=0.4:0.95,ad102.memory_efficiency=0.5:0.95,"
+               "blackwell_rtx.flops_efficiency=0.4:0.95,"
+               "blackwell_rtx.memory_efficiency=0.5:0.95,"
+               "blackwell_rtx.allreduce_latency_us=2:100,blackwell_rtx.allreduce_gb_s=5:64")
+# The trtllm profile's terms, fitted to the dense rows of TensorRT-LLM's throughput table:
+# the GEMM efficiency at each precision those rows run (FP8 on Hopper, FP4 on Blackwell),
+# Blackwell's memory efficiency, and the engine's host time per layer.
+THROUGHPUT_FIT = ("software.layer_overhead_us=0:200,hopper:fp8.flops_efficiency=0.3:0.95,"
+                  "blackwell:fp4.flops_efficiency=0.2:0.95,"
+                  "blackwell:fp4.memory_efficiency=0.4:0.95,"
+                  "blackwell_rtx:fp4.flops_efficiency=0.2:0.95")
 
 
 def _parameters(text: str):
@@ -25,23 +32,30 @@ def _parameters(text: str):
     out = []
     for item in text.split(","):
         try:
-            name, lo, hi = item.strip().split(":")
+            name, bounds = item.strip().split("=")
             where, key = name.split(".")
+            lo, hi = bounds.split(":")
             out.append((where, key, float(lo), float(hi)))
         except ValueError:
-            raise SearchsimError(Problem("--fit", item, "where.key:low:high, e.g. "
-                                         "software.kv_efficiency:0.3:1")) from None
+            raise SearchsimError(Problem("--fit", item, "where.key=low:high, e.g. "
+                                         "software.kv_efficiency=0.3:1")) from None
     return out
 
 
 @clean_errors
 def calibrate_serving_command(
     runs: Annotated[str, typer.Argument(
-        help="A folder of per-request runs (LLMServingSim layout), or 'shipped'.")],
+        help="A folder of per-request runs (LLMServingSim layout), 'shipped', or with "
+             "--throughput a saturated-throughput CSV ('shipped': TensorRT-LLM's table).")],
     base: Annotated[str, typer.Option(help="The profile whose other terms are kept.")] =
         "vllm-v1",
-    fit: Annotated[str, typer.Option(help="Terms to fit: where.key:low:high,...")] =
-        DEFAULT_FIT,
+    fit: Annotated[str | None, typer.Option(
+        help="Terms to fit: where.key=low:high,... (where: software or a family, "
+             "optionally family:precision)")] = None,
+    throughput: Annotated[bool, typer.Option(
+        "--throughput", help="Fit saturated throughputs, run through --engine.")] = False,
+    engine: Annotated[str, typer.Option(help="The engine the throughput rows ran.")] =
+        "trtllm",
     name: Annotated[str, typer.Option(help="The profile's name.")] = "fitted-serving",
     description: Annotated[str, typer.Option(help="What the profile is for.")] = "",
     out: Annotated[Path | None, typer.Option(help="Write the profile TOML here.")] = None,
@@ -56,13 +70,26 @@ def calibrate_serving_command(
     from sim.runner import servingfit
 
     require_new_file(out, force)
-    data = servingruns.shipped() if runs == "shipped" else servingruns.load_folder(Path(runs))
-    params = _parameters(fit)
-    fitted, res = servingfit.fit(data, profiles.load(base), params)
-    used = [r.name for r in data if r.not_modelled is None]
+    params = _parameters(fit or (THROUGHPUT_FIT if throughput else DEFAULT_FIT))
+    start = dataclasses.replace(profiles.load(base), name=name)
+    if throughput:
+        from sim.runner import userdata
+        path = userdata.shipped_throughput() if runs == "shipped" else Path(runs)
+        fitted, res = servingfit.fit([], start, params, measure=lambda p: (
+            userdata.throughput_residuals(path, engine, p)))
+        used = [r["row"] for r in userdata.throughput(path, engine, profile=None)["rows"]]
+        per = 1
+    else:
+        data = servingruns.shipped() if runs == "shipped" else \
+            servingruns.load_folder(Path(runs))
+        fitted, res = servingfit.fit(data, start, params)
+        used = [r.name for r in data if r.not_modelled is None]
+        per = 3
     fitted = dataclasses.replace(fitted, name=name, description=description, provenance={
-        "sources": [], "serving_runs": used, "fitted": [f"{w}.{k}" for w, k, _, _ in params],
-        "base": base, "command": f"searchsim calibrate-serving {runs} --base {base}"})
+        "sources": [], "serving_runs" if not throughput else "throughput_rows": used,
+        "fitted": [f"{w}.{k}" for w, k, _, _ in params], "base": base,
+        "command": f"searchsim calibrate-serving {runs} --base {base}"
+                   + (f" --throughput --engine {engine}" if throughput else "")})
     if out is not None:
         write_profile(fitted, out)
     d = profiles.to_dict(fitted)
@@ -73,8 +100,10 @@ def calibrate_serving_command(
     console.print(table(f"Profile {name} (fitted on {len(used)} runs)", ["parameter", "value"],
                         [[f"{w}.{k}", f"{servingfit.value_of(fitted, w, k):g}"]
                          for w, k, _, _ in params]))
-    console.print(table("Mean error after the fit", ["run", "TTFT", "TPOT", "latency"],
-                        [[run, *(f"{math.exp(e) - 1:+.1%}" for e in errors[3 * i:3 * i + 3])]
+    heads = ["TTFT", "TPOT", "latency"] if per == 3 else ["throughput"]
+    console.print(table("Error after the fit", ["run", *heads],
+                        [[run, *(f"{math.exp(e) - 1:+.1%}"
+                                 for e in errors[per * i:per * i + per])]
                          for i, run in enumerate(used)]))
     if out is not None:
         console.print(f"profile written: {out}")

@@ -40,6 +40,9 @@ def validate_command(
         _runs(serving, data, engine, options, as_json)
         return
     rep = validation.report(profile)
+    from sim.runner import userdata
+    rep["throughput"] = userdata.throughput(userdata.shipped_throughput(), "trtllm",
+                                            profile=profile)
     if as_json:
         print_json(rep)
         return
@@ -60,6 +63,8 @@ def validate_command(
                                 error_rows(rep[key])))
     for key in ("regime", "tp"):
         console.print(table(f"By {key}", ERROR_COLUMNS, error_rows(rep["by"][key])))
+    tput = rep["throughput"]
+    _print_throughput(tput)
     if "engines" in rep:
         console.print(table("Every measurement by each engine's step-time profile (MAPE per "
                             "source)", ["engine", "profile", "source", "n", "MAPE", "worst"],
@@ -150,7 +155,7 @@ def _print_steps(rep: dict) -> None:
 
 
 def _print_throughput(rep: dict) -> None:
-    console.print(table(f"Your saturated-throughput rows — engine {rep['engine']} (output "
+    console.print(table(f"Saturated-throughput rows — engine {rep['engine']} (output "
                         "tokens/s per GPU)", ["row", "requests", "measured", "predicted",
                                               "error"],
                         [[r["row"], str(r["requests"]), f"{r['measured']:.0f}",

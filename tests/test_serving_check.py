@@ -122,13 +122,26 @@ def test_a_users_saturated_throughput_rows(tmp_path):
         "model,precision,hardware,parallelism,input_tokens,output_tokens,value,requests\n"
         "meta-llama/Llama-3.1-8B,bf16,h100,TP1,128,128,3000,200\n"
         "meta-llama/Llama-3.1-8B,fp8,h100,TP1,128,128,6000,200\n"
+        "meta-llama/Llama-3.1-8B,fp6,h100,TP1,128,128,6000,200\n"
+        "meta-llama/Llama-3.1-8B,bf16,h100,\"TP2,PP2\",128,128,3000,200\n"
         "Qwen/Qwen3-30B-A3B,bf16,h100,TP1,128,128,3000,200\n")
     rep = userdata.validate(path, "vllm-v1")
-    assert rep["kind"] == "throughput" and len(rep["rows"]) == 1
-    row = rep["rows"][0]
-    assert row["requests"] == 200 and row["predicted"] > 0
+    assert rep["kind"] == "throughput" and len(rep["rows"]) == 2
+    bf16, fp8 = rep["rows"]
+    assert bf16["requests"] == 200 and bf16["predicted"] > 0
+    assert fp8["predicted"] > bf16["predicted"]  # half the weight bytes, twice the peak
     whys = sorted(r["why"] for r in rep["not_modelled"])
-    assert whys[0].startswith("precision fp8") and "mixture-of-experts" in whys[1]
+    assert whys[0].startswith("parallelism TP2,PP2") and "mixture-of-experts" in whys[2]
+    assert whys[1] == "precision fp6 is not modelled"
+
+
+def test_a_malformed_throughput_row_is_one_clear_error(tmp_path):
+    path = tmp_path / "tput.csv"
+    path.write_text("model,precision,hardware,parallelism,input_tokens,output_tokens,value\n"
+                    "meta-llama/Llama-3.1-8B,bf16,h100,TP2,PP2,128,128,3000\n")
+    res = runner.invoke(app, ["validate", "--data", str(path)])
+    assert res.exit_code == 2
+    assert "row 2: got" in res.output and "input_tokens" in res.output
 
 
 def test_the_cli_validates_serving_runs_and_a_users_data(tmp_path):
@@ -142,3 +155,16 @@ def test_the_cli_validates_serving_runs_and_a_users_data(tmp_path):
     assert res.exit_code == 0 and "run" in res.output
     res = runner.invoke(app, ["validate", "--data", str(tmp_path / "none")])
     assert res.exit_code == 2 and "--data" in res.output
+
+
+def test_tensorrt_llms_dense_throughput_rows_through_the_trtllm_engine():
+    """The dense rows of TensorRT-LLM's table (Llama-3.3-70B, FP8 on Hopper, FP4 on
+    Blackwell) run as saturated workloads: within 15% (in sample: the trtllm profile's
+    precision efficiencies were fitted on them); mixture-of-experts, pipeline-parallel
+    rows listed as not modelled."""
+    rep = userdata.throughput(userdata.shipped_throughput(), "trtllm")
+    assert len(rep["rows"]) == 12 and rep["mape"] <= 0.15
+    assert all(abs(r["error"]) <= 0.15 for r in rep["rows"])
+    assert any("mixture-of-experts" in r["why"] for r in rep["not_modelled"])
+    assert any(r["why"].startswith("parallelism TP1,PP2") for r in rep["not_modelled"])
+    assert len(rep["rows"]) + len(rep["not_modelled"]) == 102  # every row accounted for

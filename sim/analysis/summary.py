@@ -88,8 +88,8 @@ def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None
     requests_per_s = 0.0  # every replica group at full batches
     for g in s.llm.fleet:
         hw = catalog.accelerator(g.hardware)
-        kv = perf.kv_capacity(model, hw, g.tp, s.llm.bytes_per_param, s.llm.kv_memory_fraction,
-                              s.llm.engine_spec) \
+        kv = perf.kv_capacity(model, hw, g.tp, s.llm.weight_bytes, s.llm.kv_memory_fraction,
+                              s.llm.engine_spec, s.llm.kv_bytes) \
             if s.llm.batching == "continuous" else None
         _, per_request = perf.full_batch(perf.build(s.llm, model, hw, g.tp), s.llm.max_batch,
                                          kv, prompt, output)

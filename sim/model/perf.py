@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sim.model import precision as precisions
 from sim.model.catalog import Accelerator, Model
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.profile import BARE, FamilyFit, Profile
@@ -93,15 +94,21 @@ class RooflineStep:
     profile: Profile = BARE
     bytes_per_param: float = 2.0
     kv_bytes_per_element: float = 2.0
+    compute_peak: float | None = None  # per chip, the GEMMs' precision (None: BF16 peak)
+    gemm_precision: str = "bf16"  # which of the profile's fits applies (docs/engines.md)
 
     @cached_property
     def _fit(self) -> FamilyFit:
-        return self.profile.family(self.hardware)
+        return self.profile.family(self.hardware, self.gemm_precision)
 
     @cached_property
     def _s_per_token(self) -> float:
-        flop_rate = self.hardware.peak_flops * self.tp * self._fit.flops_efficiency
+        flop_rate = self._gemm_peak * self.tp * self._fit.flops_efficiency
         return 2.0 * self.model.params / flop_rate
+
+    @cached_property
+    def _gemm_peak(self) -> float:
+        return self.compute_peak or self.hardware.peak_flops
 
     @cached_property
     def _s_per_pair(self) -> float:
@@ -195,7 +202,7 @@ class RooflineStep:
     @property
     def ridge_flops_per_byte(self) -> float:
         fit = self._fit
-        return (self.hardware.peak_flops * fit.flops_efficiency
+        return (self._gemm_peak * fit.flops_efficiency
                 / (self.hardware.hbm_bytes_per_s * fit.memory_efficiency))
 
 
@@ -220,9 +227,13 @@ def prefill_pairs(prompt_tokens, already: int = 0):
 
 
 def make(kind: str, model: Model, hardware: Accelerator, tp: int, mfu: float = ARTICLE_MFU,
-         bytes_per_param: float = 2.0, profile: Profile = BARE) -> StepModel:
+         bytes_per_param: float = 2.0, profile: Profile = BARE, kv_bytes: float = 2.0,
+         precision: str = "bf16") -> StepModel:
     if kind == "roofline":
-        return RooflineStep(model, hardware, tp, profile, bytes_per_param=bytes_per_param)
+        return RooflineStep(model, hardware, tp, profile, bytes_per_param=bytes_per_param,
+                            kv_bytes_per_element=kv_bytes,
+                            compute_peak=precisions.compute_peak(hardware, precision),
+                            gemm_precision=precisions.gemm_precision(hardware, precision))
     return ArticleStep(model, hardware, tp, mfu)
 
 
@@ -232,14 +243,14 @@ def build(cfg, model: Model, hardware: Accelerator, tp: int | None = None) -> St
     `hardware` at `tp`."""
     profile = load_profile(cfg.profile).with_terms(cfg.engine_spec.software_terms())
     return make(cfg.step_model, model, hardware, cfg.tp if tp is None else tp, cfg.mfu,
-                cfg.bytes_per_param, profile)
+                cfg.weight_bytes, profile, cfg.kv_bytes, cfg.precision)
 
 
 def kv_tokens(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
-              fraction: float) -> int:
+              fraction: float, kv_bytes: float = 2.0) -> int:
     """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
     free = hardware.hbm_bytes * tp - model.weight_bytes(bytes_per_param)
-    return max(0, int(free * fraction // model.kv_bytes_per_token()))
+    return max(0, int(free * fraction // model.kv_bytes_per_token(kv_bytes)))
 
 
 def kv_bytes_free(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
@@ -255,15 +266,16 @@ def kv_bytes_free(model: Model, hardware: Accelerator, tp: int, bytes_per_param:
 
 
 def kv_capacity(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
-                fraction: float | None, engine) -> int:
-    """KV-cache tokens a replica holds under `engine`: whole blocks of its block size."""
+                fraction: float | None, engine, kv_bytes: float = 2.0) -> int:
+    """KV-cache tokens a replica holds under `engine`: whole blocks of its block size, at
+    `kv_bytes` a key or value element."""
     if fraction is not None and engine.block_size == 1:
-        return kv_tokens(model, hardware, tp, bytes_per_param, fraction)
+        return kv_tokens(model, hardware, tp, bytes_per_param, fraction, kv_bytes)
     free = kv_bytes_free(model, hardware, tp, bytes_per_param, fraction,
                          engine.get("gpu_memory_utilization", 0.9),
                          engine.get("reserve_gb", 0.0))
     block = engine.block_size
-    return max(0, int(free // (model.kv_bytes_per_token() * block))) * block
+    return max(0, int(free // (model.kv_bytes_per_token(kv_bytes) * block))) * block
 
 
 def full_batch(step: StepModel, max_batch: int, kv: int | None, prompt: float,

@@ -51,8 +51,13 @@ class Profile:
     description: str = ""
     provenance: dict = field(default_factory=dict)
 
-    def family(self, hw: Accelerator) -> FamilyFit:
-        """This profile's fit for the accelerator's family, or the catalog's defaults."""
+    def family(self, hw: Accelerator, precision: str = "bf16") -> FamilyFit:
+        """This profile's fit for the accelerator's family at the GEMMs' precision (a fit
+        keyed "family:fp8" where the profile has one: low-precision GEMMs reach another
+        share of their peak), else its fit for the family, or the catalog's defaults."""
+        keyed = f"{hw.family}:{precision}"
+        if precision != "bf16" and keyed in self.families:
+            return self.families[keyed]
         if hw.family in self.families:
             return self.families[hw.family]
         link = hw.interconnect

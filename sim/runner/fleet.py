@@ -14,7 +14,8 @@ from sim.serving.stages.pool import ReplicaGroup
 def kv_capacity_tokens(s: Scenario, model, hardware, tp: int | None = None) -> int:
     """KV-cache tokens a replica of the first group (or on `hardware` at `tp`) holds."""
     return perf.kv_capacity(model, hardware, s.llm.tp if tp is None else tp,
-                            s.llm.bytes_per_param, s.llm.kv_memory_fraction, s.llm.engine_spec)
+                            s.llm.weight_bytes, s.llm.kv_memory_fraction, s.llm.engine_spec,
+                            s.llm.kv_bytes)
 
 
 def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
@@ -43,7 +44,7 @@ def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:
     watermark = int(e.get("watermark", 0.0) * (kv_tokens // e.block_size))
     swap_s = swap_tokens = None
     if e.get("preemption") == "swap":
-        per_token = model.kv_bytes_per_token()
+        per_token = model.kv_bytes_per_token(s.llm.kv_bytes)
         swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * tp)
         swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * tp // per_token)
     budget = e.get("max_num_batched_tokens") if e.policy == "prompt_first" else None

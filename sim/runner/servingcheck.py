@@ -36,10 +36,11 @@ ALPHA = 0.05
 
 
 def scenario_for(r: ServingRun, engine: str | None = None, options: dict | None = None,
-                 profile: str | None = None, trace_path: Path | None = None):
+                 profile: str | None = None, trace_path: Path | None = None,
+                 precision: str = "bf16"):
     """The scenario that replays run `r` (its trace written to `trace_path`)."""
     llm = {"model": r.model, "hardware": r.hardware, "tp": r.tp, "replicas": r.dp,
-           "engine": engine or r.engine, "step_model": "roofline",
+           "engine": engine or r.engine, "step_model": "roofline", "precision": precision,
            "engine_options": {**(r.engine_options if engine in (None, r.engine) else {}),
                               **(options or {})}}
     if profile is not None:
@@ -58,14 +59,14 @@ def scenario_for(r: ServingRun, engine: str | None = None, options: dict | None 
 
 
 def simulate(r: ServingRun, engine: str | None = None, options: dict | None = None,
-             profile: str | None = None) -> dict[str, np.ndarray]:
+             profile: str | None = None, precision: str = "bf16") -> dict[str, np.ndarray]:
     """The simulated TTFT, TPOT and latency of each of `r`'s requests, in arrival order."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.csv"
         rows = np.column_stack([r.arrival_s, r.prompt, r.output])
         np.savetxt(path, rows, delimiter=",", header="t,p,o", comments="",
                    fmt=["%.6f", "%d", "%d"])
-        res = run_scenario(scenario_for(r, engine, options, profile, path))
+        res = run_scenario(scenario_for(r, engine, options, profile, path, precision))
     req = res.requests.to_pandas().sort_values("request_id")  # type: ignore[union-attr]
     if not np.array_equal(req.prompt_tokens.to_numpy(), r.prompt):
         raise AssertionError(f"{r.name}: the replay's requests are not the run's, in order")

@@ -35,9 +35,16 @@ def with_values(base: profiles.Profile, params: list[Parameter], x) -> profiles.
         if where == "software":
             software[key] = float(value)
         else:
-            fam = families.get(where) or profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
+            fam = _family(families, where)
             families[where] = dataclasses.replace(fam, **{key: float(value)})
     return dataclasses.replace(base, families=families).with_terms(software)
+
+
+def _family(families: dict, where: str) -> profiles.FamilyFit:
+    """A family's fit to start from: its own, else (for "family:precision") the family's,
+    else middling defaults."""
+    return families.get(where) or families.get(where.split(":")[0]) or \
+        profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
 
 
 def value_of(p: profiles.Profile, where: str, key: str) -> float:
@@ -50,37 +57,43 @@ def _start(base: profiles.Profile, params: list[Parameter]) -> np.ndarray:
         if where == "software":
             value = getattr(base, key)
         else:
-            fam = base.families.get(where)
-            value = getattr(fam, key) if fam else (lo + hi) / 2
+            value = getattr(_family(base.families, where), key)
         out.append(min(max(value, lo), hi))
     return np.array(out, dtype=float)
 
 
-def residuals(runs: list[ServingRun], p: profiles.Profile, folder: Path) -> np.ndarray:
-    """log(simulated / measured) of each run's mean TTFT, TPOT and latency."""
+def written(p: profiles.Profile, folder: Path) -> str:
+    """The profile as a file (a new one per parameter set: profiles are cached by path)."""
     text = tomli_w.dumps(profiles.to_dict(p))
-    # a new file per parameter set: profiles are cached by path
     path = folder / f"{p.name}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.toml"
     path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def residuals(runs: list[ServingRun], profile_path: str) -> list[float]:
+    """log(simulated / measured) of each run's mean TTFT, TPOT and latency."""
     out = []
     for r in runs:
-        sim = servingcheck.simulate(r, profile=str(path))
+        sim = servingcheck.simulate(r, profile=profile_path)
         for m in servingcheck.METRICS:
             out.append(math.log(np.nanmean(sim[m]) / np.nanmean(getattr(r, m))))
-    return np.array(out)
+    return out
 
 
 def fit(runs: list[ServingRun], base: profiles.Profile, params: list[Parameter],
-        max_evaluations: int = 300) -> tuple[profiles.Profile, np.ndarray]:
-    """The profile whose replays of `runs` best match their means, and its residuals."""
+        max_evaluations: int = 300, measure=None) -> tuple[profiles.Profile, np.ndarray]:
+    """The profile whose replays best match the measurements, and its residuals: by default
+    `runs`' mean TTFT, TPOT and latency; `measure(profile_path)` gives other log ratios
+    (saturated throughputs, `userdata.throughput_residuals`)."""
     runs = [r for r in runs if r.not_modelled is None]
+    measure = measure or (lambda path: residuals(runs, path))
     lo = np.array([p[2] for p in params])
     hi = np.array([p[3] for p in params])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
 
         def fun(x):
-            return residuals(runs, with_values(base, params, x), folder)
+            return np.array(measure(written(with_values(base, params, x), folder)))
 
         sol = least_squares(fun, _start(base, params), bounds=(lo, hi), diff_step=0.05,
                             loss="soft_l1", f_scale=0.1, max_nfev=max_evaluations)

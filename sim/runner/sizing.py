@@ -290,7 +290,7 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
     out = []
     for hw in hardware:
         usd, source = _priced(s, hw, price)
-        degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.bytes_per_param)
+        degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.weight_bytes)
         out += [Candidate(hw, d, b, price, usd, source) for d in degrees for b in batches]
     return out
 
@@ -338,7 +338,7 @@ def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str
             if hw == c.hardware:
                 continue
             usd, _ = _priced(s, hw, catalog.basis_of(c.hardware, c.price))
-            for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.bytes_per_param)]:
+            for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.weight_bytes)]:
                 out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
                         for share in MIX_SHARES]
     return out

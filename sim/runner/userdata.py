@@ -27,7 +27,7 @@ from sim.io.servingruns import ServingRun
 from sim.model import calibration, catalog, measurements, validation
 from sim.runner import servingcheck
 
-MODELLED_PRECISIONS = ("fp16", "bf16")
+MODELLED_PRECISIONS = ("fp16", "bf16", "fp8", "fp4", "mxfp4", "int4")
 # trtllm-bench's request counts by output length (TensorRT-LLM perf overview)
 REQUESTS_BY_OUTPUT = ((2048, 3000), (16384, 1500), (None, 1000))
 
@@ -75,6 +75,15 @@ def _throughput_rows(path: Path) -> list[dict]:
     missing = sorted(need - set(rows[0] if rows else {}))
     if missing:
         raise SearchsimError(Problem("--data", str(path), "columns " + ", ".join(missing)))
+    for n, row in enumerate(rows, 2):  # the header is line 1
+        try:
+            int(row["input_tokens"]), int(row["output_tokens"]), float(row["value"])
+            int(row.get("requests") or 1)
+        except (TypeError, ValueError):
+            raise SearchsimError(Problem(
+                f"{path} row {n}", ",".join(str(v) for v in row.values()),
+                "integer input_tokens, output_tokens (and requests) and a number value "
+                "(quote a parallelism with a comma: \"TP1,PP2\")")) from None
     return rows
 
 
@@ -91,7 +100,7 @@ def _deployment(row: dict) -> tuple[str | None, str | None, int, str | None]:
     elif model.is_moe:
         why = f"{model.key} is a mixture-of-experts model: not yet modelled"
     elif row["precision"].lower() not in MODELLED_PRECISIONS:
-        why = f"precision {row['precision']} is not yet modelled (fp16/bf16 only)"
+        why = f"precision {row['precision']} is not modelled"
     elif tp is None:
         why = f"parallelism {row['parallelism']} is not yet modelled (tensor parallel only)"
     return (model.key if model else None, hw.key if hw else None,
@@ -103,16 +112,18 @@ def requests_for(output_tokens: int) -> int:
 
 
 def saturated_run(model: str, hardware: str, tp: int, prompt: int, output: int,
-                  requests: int, engine: str) -> ServingRun:
+                  requests: int, engine: str, options: dict | None = None) -> ServingRun:
     """Every request queued at once with fixed lengths (nothing measured per request): a
     microsecond apart, so that the trace has a span and keeps its order."""
     nan = np.full(requests, np.nan)
     return ServingRun(f"{model} {hardware} tp{tp} {prompt}/{output}", "", model, hardware, tp, 1,
-                      engine, {}, None, np.arange(requests) * 1e-6, np.full(requests, prompt),
+                      engine, dict(options or {}), None, np.arange(requests) * 1e-6,
+                      np.full(requests, prompt),
                       np.full(requests, output), nan, nan, nan)
 
 
-def throughput(path: Path, engine: str, options: dict | None = None) -> dict:
+def throughput(path: Path, engine: str, options: dict | None = None,
+               profile: str | None = None) -> dict:
     out: list[dict] = []
     skipped: list[dict] = []
     for row in _throughput_rows(path):
@@ -124,8 +135,10 @@ def throughput(path: Path, engine: str, options: dict | None = None) -> dict:
             continue
         prompt, output = int(row["input_tokens"]), int(row["output_tokens"])
         n = int(row.get("requests") or requests_for(output))
-        run = saturated_run(model, hw, tp, prompt, output, n, engine)  # type: ignore[arg-type]
-        sim = servingcheck.simulate(run, engine, options)
+        run = saturated_run(model, hw, tp, prompt, output, n, engine,  # type: ignore[arg-type]
+                            options)
+        sim = servingcheck.simulate(run, engine, options, profile,
+                                    precision=row["precision"].lower())
         makespan = float(np.nanmax(sim["latency_s"]))
         predicted = n * output / makespan / tp
         measured = float(row["value"])
@@ -134,6 +147,19 @@ def throughput(path: Path, engine: str, options: dict | None = None) -> dict:
     errors = [abs(float(r["error"])) for r in out]
     return {"kind": "throughput", "engine": engine, "rows": out, "not_modelled": skipped,
             "mape": float(np.mean(errors)) if errors else None}
+
+
+def shipped_throughput() -> Path:
+    """TensorRT-LLM's saturated-throughput table, as shipped."""
+    from importlib import resources
+    return Path(str(resources.files("sim").joinpath("data", "measurements",
+                                                    "trtllm_perf_overview.csv")))
+
+
+def throughput_residuals(path: Path, engine: str, profile: str) -> list[float]:
+    """log(predicted / measured) of every saturated-throughput row that can be modelled."""
+    rows = throughput(path, engine, profile=profile)["rows"]
+    return [float(np.log(r["predicted"] / r["measured"])) for r in rows]
 
 
 def serving(path: Path, engine: str | None, options: dict | None = None) -> dict:

@@ -125,7 +125,7 @@ def _check_group(s: Scenario, g, where: str) -> None:
             f"{where}.tp", g.tp, f"a tensor-parallel degree that divides {model.key}'s "
             f"{model.heads} attention heads (and its {model.kv_heads} KV heads, or is a "
             "multiple of them)"))
-    weights = model.weight_bytes(s.llm.bytes_per_param)
+    weights = model.weight_bytes(s.llm.weight_bytes)
     hbm = hw.hbm_bytes * g.tp
     if weights > hbm:
         raise SearchsimError(Problem(
@@ -133,14 +133,14 @@ def _check_group(s: Scenario, g, where: str) -> None:
             f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
             f"({g.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
             f"{(weights - hbm) / 1e9:.0f} GB short)"))
-    kv_free = perf.kv_bytes_free(model, hw, g.tp, s.llm.bytes_per_param,
+    kv_free = perf.kv_bytes_free(model, hw, g.tp, s.llm.weight_bytes,
                                  s.llm.kv_memory_fraction,
                                  s.llm.engine_spec.get("gpu_memory_utilization", 0.9),
                                  s.llm.engine_spec.get("reserve_gb", 0.0))
-    if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token():
+    if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token(s.llm.kv_bytes):
         raise SearchsimError(Problem(
             f"{where}.tp", g.tp, f"room for a KV cache beside the weights (continuous "
-            f"batching needs {model.kv_bytes_per_token() / 1e6:.2f} MB per token; "
+            f"batching needs {model.kv_bytes_per_token(s.llm.kv_bytes) / 1e6:.2f} MB per token; "
             f"{max(kv_free, 0) / 1e6:.2f} MB is left)"))
 
 

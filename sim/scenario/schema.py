@@ -15,6 +15,7 @@ from sim.errors import Problem, SearchsimError
 from sim.model import catalog
 from sim.model import distributions as d
 from sim.model import engine as engine_data
+from sim.model import precision as precisions
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.economics import OwnedCost
 from sim.units import TOKENS_PER_WORD
@@ -237,7 +238,12 @@ class LLM(_Section):
     # written by `searchsim calibrate`; None: the engine's
     profile: str | None = None
     mfu: float = Field(ARTICLE_MFU, gt=0, le=1)  # article step model: fixed share of peak
-    bytes_per_param: float = Field(2.0, gt=0)
+    # numeric precision of the weights (and so which tensor-core peak the GEMMs run at) and
+    # of the KV cache (None: FP8 with FP8/FP4 weights, else BF16); `bytes_per_param`
+    # overrides the precision's bytes per weight
+    precision: Literal["bf16", "fp16", "fp8", "fp4", "mxfp4", "int4"] = "bf16"
+    kv_precision: Literal["bf16", "fp16", "fp8"] | None = None
+    bytes_per_param: float | None = Field(None, gt=0)
     # a mixed fleet: further groups of replicas on other hardware or tensor-parallel degrees
     # in the same pool, beside the first (hardware, tp, replicas); the router weighs each
     # replica by its speed
@@ -267,6 +273,25 @@ class LLM(_Section):
             settings["max_num_batched_tokens"] = self.chunk_tokens
         object.__setattr__(self, "engine_options", settings)
         return self
+
+    @model_validator(mode="after")
+    def _resolve_precision(self):
+        if self.kv_precision is None:
+            object.__setattr__(self, "kv_precision", precisions.default_kv(self.precision))
+        if self.bytes_per_param is None:
+            object.__setattr__(self, "bytes_per_param",
+                               precisions.bytes_per_weight(self.precision))
+        return self
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes per parameter, as resolved."""
+        return float(self.bytes_per_param or 2.0)
+
+    @property
+    def kv_bytes(self) -> float:
+        """Bytes per KV-cache element, as resolved."""
+        return precisions.kv_bytes_per_element(self.kv_precision or "bf16")
 
     @property
     def batch_size(self) -> int:
