@@ -149,14 +149,27 @@ def test_same_seed_same_bytes_across_processes(tmp_path):
     assert Path(runs[0] / "summary.json").stat().st_size > 0
 
 
+def _wait_for_children(proc, limit: float = 60.0) -> None:
+    """Wait until the child has children of its own (Linux /proc), or `limit` seconds."""
+    listing = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    start = time.monotonic()
+    while time.monotonic() - start < limit and proc.poll() is None:
+        if not listing.exists():  # no /proc: give it time
+            time.sleep(8.0)
+            return
+        if listing.read_text().split():
+            return
+        time.sleep(0.1)
+
+
 def test_sigterm_stops_a_parallel_size_at_once():
     """SIGTERM during a sizing on a process pool: pending jobs cancelled, workers
     terminated, exit 130 within 5 s (the pool used to wait for every job to end)."""
     proc = _searchsim("size", str(SCENARIOS / "modern_two_stage.toml"), "--jobs", "2",
                       "--hardware", "h100,h200", "--tp", "4", "--replicas", "4:12",
                       "--set", "limits.slo_s=25", "--set", "limits.deadline_s=25")
-    _wait_for_cpu(proc, 1.0)  # imported and set up: the workers are starting
-    time.sleep(3.0)  # and simulating
+    _wait_for_children(proc)  # the pool's workers are up
+    time.sleep(2.0)  # and simulating
     assert proc.poll() is None, proc.communicate()
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
