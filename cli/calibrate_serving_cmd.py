@@ -77,7 +77,8 @@ def calibrate_serving_command(
         path = userdata.shipped_throughput() if runs == "shipped" else Path(runs)
         fitted, res = servingfit.fit([], start, params, measure=lambda p: (
             userdata.throughput_residuals(path, engine, p)))
-        used = [r["row"] for r in userdata.throughput(path, engine, profile=None)["rows"]]
+        used = [r["row"] for r in userdata.throughput(path, engine, profile=None)["rows"]
+                if not r["experimental_moe"]]
         per = 1
     else:
         data = servingruns.shipped() if runs == "shipped" else \

@@ -42,5 +42,6 @@ def catalog_command(
          f"{m.kv_bytes_per_token() / 1024:.0f} KiB",
          "-" if m.training_tokens_b is None else f"{m.training_tokens_b:g}B"]
         for m in catalog.models().values()]))
-    console.print("Mixture-of-experts models are listed for reference: their step times are "
-                  "not yet modelled, so a scenario naming one is refused.", highlight=False)
+    console.print("Mixture-of-experts step times are not validated (docs/accuracy.md): a "
+                  "scenario naming one is refused unless it sets llm.experimental_moe.",
+                  highlight=False)

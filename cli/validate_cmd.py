@@ -158,10 +158,16 @@ def _print_throughput(rep: dict) -> None:
     console.print(table(f"Saturated-throughput rows — engine {rep['engine']} (output "
                         "tokens/s per GPU)", ["row", "requests", "measured", "predicted",
                                               "error"],
-                        [[r["row"], str(r["requests"]), f"{r['measured']:.0f}",
+                        [[r["row"] + (" (MoE, experimental)" if r["experimental_moe"] else ""),
+                          str(r["requests"]), f"{r['measured']:.0f}",
                           f"{r['predicted']:.0f}", f"{r['error']:+.1%}"] for r in rep["rows"]]))
+    dense = [r for r in rep["rows"] if not r["experimental_moe"]]
     if rep["mape"] is not None:
-        console.print(f"MAPE: {rep['mape']:.1%} over {len(rep['rows'])} rows", highlight=False)
+        console.print(f"MAPE: {rep['mape']:.1%} over {len(dense)} dense rows", highlight=False)
+    if rep.get("experimental_moe_mape") is not None:
+        console.print(f"Mixture-of-experts rows (experimental, not trusted: a scenario needs "
+                      f"llm.experimental_moe): MAPE {rep['experimental_moe_mape']:.0%} over "
+                      f"{len(rep['rows']) - len(dense)} rows", highlight=False)
     _print_skipped(rep)
 
 

@@ -45,3 +45,39 @@ def test_hugging_face_ids_find_their_models():
                        ("meta-llama/Llama-3.3-70B-Instruct", "llama31_70b"),
                        ("openai/gpt-oss-120b", "gpt_oss_120b"), ("Qwen/Qwen3-8B", "qwen3_8b")):
         assert catalog.find(catalog.models(), alias).key == key
+
+
+def test_moe_step_terms_by_hand():
+    """Qwen3-30B-A3B on one H100 (bare profile: catalog efficiencies 0.69 / 0.78): a token
+    computes with the 3.35B active parameters; a decode step of 64 sequences reads the
+    resident weights and the 125.94 experts its tokens touch, not all 30.5B or 3.35B."""
+    from sim.model.perf import RooflineStep
+    m, hw = catalog.model("qwen3_30b_a3b"), catalog.accelerator("h100")
+    step = RooflineStep(m, hw, 1)
+    rate = hw.hbm_bytes_per_s * 0.78
+    touched = 128 * (1 - (1 - 8 / 128) ** 64)
+    weights = (m.resident_params() + touched * m.expert_params) * 2.0 / rate
+    kv = m.kv_bytes_per_token() / rate * (64 * 1000 + 64)
+    assert step.memory_time(0, 64, 64 * 1000) == pytest.approx(weights + kv, rel=1e-12)
+    assert step.compute_time(64, 0.0, 0, 0) == pytest.approx(
+        2 * 3.35e9 * 64 / (hw.peak_flops * 0.69), rel=1e-12)
+    # the closed form of a decode run still equals iteration-by-iteration pricing
+    lines = step.decode_lines(64, 64_000)
+    assert lines[2] == pytest.approx(step.memory_time(0, 64, 64_000), rel=1e-12)
+
+
+def test_experimental_moe_is_opt_in():
+    from sim.runner.api import run
+    s = loading.from_dict({"llm": {"model": "qwen3_30b_a3b", "hardware": "h100", "tp": 1,
+                                   "experimental_moe": True},
+                           "run": {"duration_s": 30.0, "warmup_s": 1.0},
+                           "economics": {"price": 2.0}})
+    assert run(s, tables="discard").summary["completed"] > 0
+
+
+def test_sliding_window_layers_keep_no_growing_cache():
+    """gpt-oss alternates full and 128-token windowed attention: only the 18 full layers'
+    KV grows with the context (8 KV heads x 64 x 2 x 2 bytes each)."""
+    m = catalog.model("gpt_oss_120b")
+    assert m.full_attention_layers == 18
+    assert m.kv_bytes_per_token() == 2 * 18 * 8 * 64 * 2

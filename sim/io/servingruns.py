@@ -99,9 +99,10 @@ def _deployment(folder: Path, meta: dict) -> dict:
     device = meta.get("hardware", {}).get("device_name") or folder.name.split("_")[0]
     hw = catalog.find(catalog.accelerators(), str(device))
     engine, opts = _engine_of(meta)
+    tp, dp = int(kw.get("tensor_parallel_size", 1)), int(kw.get("data_parallel_size", 1))
     return {"model": model.key if model else None, "hardware": hw.key if hw else None,
-            "tp": int(kw.get("tensor_parallel_size", 1)),
-            "dp": int(kw.get("data_parallel_size", 1)), "engine": engine,
+            "tp": tp, "dp": dp, "ep": tp * dp if kw.get("enable_expert_parallel") else 1,
+            "engine": engine,
             "engine_options": opts,
             "why": None if model and hw else
             f"{'model ' + repr(meta.get('model')) if not model else 'hardware ' + repr(device)}"
@@ -111,8 +112,9 @@ def _deployment(folder: Path, meta: dict) -> dict:
 def _not_modelled(d: dict) -> str | None:
     if d.get("why"):
         return d["why"]
-    if catalog.model(d["model"]).is_moe:
-        return f"{d['model']} is a mixture-of-experts model: not yet modelled"
+    if int(d.get("ep", 1)) > 1:
+        return (f"expert parallelism (EP{d['ep']}) is not yet modelled: experts are sharded "
+                "by tensor parallelism within a replica")
     return None
 
 

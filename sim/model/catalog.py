@@ -149,7 +149,33 @@ class Model(_Frozen):
         with latent attention, the latent each layer caches instead."""
         if self.kv_latent_dim is not None:
             return self.layers * self.kv_latent_dim * bytes_per_element
-        return 2 * self.layers * self.kv_heads * self.head_dim * bytes_per_element
+        return 2 * self.full_attention_layers * self.kv_heads * self.head_dim * \
+            bytes_per_element
+
+    @property
+    def full_attention_layers(self) -> int:
+        """Layers whose KV grows with the context: with sliding-window attention on
+        alternate layers (gpt-oss), half of them; the windowed layers hold `sliding_window`
+        tokens a sequence, which at the contexts served (thousands of tokens) is neglected."""
+        return self.layers // 2 if self.sliding_window else self.layers
+
+    @property
+    def compute_params(self) -> float:
+        """Parameters one token computes with: the active ones of a mixture of experts."""
+        return self.active_params_b * 1e9 if self.active_params_b else self.params
+
+    @property
+    def expert_params(self) -> float:
+        """One routed expert's parameters over every MoE layer: total and active parameters
+        differ by E - k of them."""
+        if self.experts is None or self.experts_per_token is None or not self.active_params_b:
+            return 0.0
+        return (self.params - self.compute_params) / (self.experts - self.experts_per_token)
+
+    def resident_params(self) -> float:
+        """Parameters every iteration reads whatever its tokens: all of a dense model; the
+        attention, dense layers and shared experts of a mixture of experts."""
+        return self.params - (self.experts or 0) * self.expert_params
 
     def experts_touched(self, tokens: int) -> float:
         """Routed experts a layer reads for `tokens` tokens each routed to k of E experts

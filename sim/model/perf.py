@@ -38,8 +38,9 @@ class StepModel(Protocol):
 
 
 def useful_flops(model: Model, tokens) -> float:
-    """The 2N FLOPs per token the article counts, for MFU accounting."""
-    return 2.0 * model.params * tokens
+    """The 2N FLOPs per token the article counts (N active, for a mixture of experts), for
+    MFU accounting."""
+    return 2.0 * model.compute_params * tokens
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class RooflineStep:
     @cached_property
     def _s_per_token(self) -> float:
         flop_rate = self._gemm_peak * self.tp * self._fit.flops_efficiency
-        return 2.0 * self.model.params / flop_rate
+        return 2.0 * self.model.compute_params / flop_rate
 
     @cached_property
     def _gemm_peak(self) -> float:
@@ -122,7 +123,20 @@ class RooflineStep:
 
     @cached_property
     def _s_weights(self) -> float:
-        return self.model.weight_bytes(self.bytes_per_param) / self._byte_rate
+        """Reading the weights every iteration reads (a mixture of experts: all but its
+        routed experts, whose reads depend on the tokens: `_expert_s`)."""
+        return self.model.resident_params() * self.bytes_per_param / self._byte_rate
+
+    @cached_property
+    def _s_per_expert(self) -> float:
+        return self.model.expert_params * self.bytes_per_param / self._byte_rate
+
+    def _expert_s(self, tokens):
+        """Reading the routed experts `tokens` tokens touch (scalars or arrays): nearly all
+        of them at a decode batch's size (Model.experts_touched)."""
+        m = self.model
+        e, k = m.experts or 1, m.experts_per_token or 0
+        return e * (1.0 - (1.0 - k / e) ** tokens) * self._s_per_expert
 
     @cached_property
     def _s_per_kv_token(self) -> float:
@@ -154,7 +168,7 @@ class RooflineStep:
 
     def flops(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         m = self.model
-        return (2.0 * m.params * (prefill_tokens + decode_seqs)
+        return (2.0 * m.compute_params * (prefill_tokens + decode_seqs)
                 + 4.0 * m.layers * m.heads * m.head_dim * (prefill_attn + decode_context))
 
     def compute_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
@@ -162,9 +176,12 @@ class RooflineStep:
                 + self._s_per_pair * (prefill_attn + decode_context))
 
     def memory_time(self, prefill_tokens, decode_seqs, decode_context):
-        """Weights once, the KV cache read, and the new tokens' KV written."""
-        return self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
-                                                         + decode_seqs)
+        """Weights once (the experts the tokens touch), the KV cache read, and the new
+        tokens' KV written."""
+        weights = self._s_weights
+        if self.model.is_moe:
+            weights = weights + self._expert_s(prefill_tokens + decode_seqs)
+        return weights + self._s_per_kv_token * (decode_context + prefill_tokens + decode_seqs)
 
     def iteration_time(self, prefill_tokens, prefill_attn, decode_seqs, decode_context):
         compute = self.compute_time(prefill_tokens, prefill_attn, decode_seqs, decode_context)
@@ -181,16 +198,21 @@ class RooflineStep:
         whether the iteration is compute-bound (it then draws prompt-phase power)."""
         tokens = prefill_tokens + decode_seqs
         compute = self._s_per_token * tokens + self._s_per_pair * (prefill_attn + decode_context)
-        memory = self._s_weights + self._s_per_kv_token * (decode_context + prefill_tokens
-                                                           + decode_seqs)
+        weights = self._s_weights
+        if self.model.is_moe:
+            weights = weights + self._expert_s(tokens)
+        memory = weights + self._s_per_kv_token * (decode_context + prefill_tokens + decode_seqs)
         return (max(compute, memory) + self._fixed + self._comm[1] * tokens
                 + self._s_per_seq * decode_seqs), compute >= memory
 
     def decode_lines(self, seqs: int, context: float) -> tuple[float, ...]:
         """Decode iteration i of a run (context + seqs * i tokens) as two lines and a
         constant: compute, memory, and what every iteration pays besides."""
+        weights = self._s_weights
+        if self.model.is_moe:  # the same batch every iteration: the same experts touched
+            weights = weights + self._expert_s(seqs)
         return (self._s_per_token * seqs + self._s_per_pair * context, self._s_per_pair * seqs,
-                self._s_weights + self._s_per_kv_token * (context + seqs),
+                weights + self._s_per_kv_token * (context + seqs),
                 self._s_per_kv_token * seqs,
                 self._fixed + self._comm[1] * seqs + self._s_per_seq * seqs)
 

@@ -41,6 +41,7 @@ def scenario_for(r: ServingRun, engine: str | None = None, options: dict | None 
     """The scenario that replays run `r` (its trace written to `trace_path`)."""
     llm = {"model": r.model, "hardware": r.hardware, "tp": r.tp, "replicas": r.dp,
            "engine": engine or r.engine, "step_model": "roofline", "precision": precision,
+           "experimental_moe": True,  # validation shows how far MoE is, it does not trust it
            "engine_options": {**(r.engine_options if engine in (None, r.engine) else {}),
                               **(options or {})}}
     if profile is not None:

@@ -244,6 +244,9 @@ class LLM(_Section):
     precision: Literal["bf16", "fp16", "fp8", "fp4", "mxfp4", "int4"] = "bf16"
     kv_precision: Literal["bf16", "fp16", "fp8"] | None = None
     bytes_per_param: float | None = Field(None, gt=0)
+    # accept a mixture-of-experts model: its step terms (active-parameter FLOPs, the experts
+    # a batch touches) exist but are not validated (docs/engines.md), so it is opt-in
+    experimental_moe: bool = False
     # a mixed fleet: further groups of replicas on other hardware or tensor-parallel degrees
     # in the same pool, beside the first (hardware, tp, replicas); the router weighs each
     # replica by its speed
