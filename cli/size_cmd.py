@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from cli.common import assumes, clean_errors, console, percent, print_json, table
+from cli.common import (
+    assumes,
+    clean_errors,
+    console,
+    err_console,
+    percent,
+    print_json,
+    table,
+)
 from sim.errors import Problem, SearchsimError
 
 
@@ -80,6 +88,14 @@ def size_command(
     if mix:
         cands += sizing.mix_candidates(s, cands, mix.split(","),
                                        _ints("--mix-tp", mix_tp) if mix_tp else None)
+    spread = sizing.price_spread(cands)
+    if spread:  # said before the sizing runs, and again beside the answer
+        months, first, last = spread
+        warning = (f"warning: the prices compared are {months} months apart ({first} to "
+                   f"{last}): the ranking reflects price cuts as much as hardware; compare "
+                   "on one date with --price-kind and prices of a date, or give "
+                   "economics.price in $/chip-hour")
+        err_console.print(warning, highlight=False, soft_wrap=True)
     with CountProgress("sizing candidates") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)

@@ -42,8 +42,9 @@ class SearchsimError(Exception):
 def unknown_key(field: str, value: str, valid: list[str], what: str = "one of"
                 ) -> SearchsimError:
     """An unknown catalog or option key, with the valid ones listed and the nearest named."""
-    near = difflib.get_close_matches(str(value).lower(), [v.lower() for v in valid], n=1)
-    hint = ""
-    if near:
-        hint = next(f" (did you mean '{v}'?)" for v in valid if v.lower() == near[0])
+    text = str(value).lower().replace("-", "_")
+    starts = sorted((v for v in valid if v.lower().startswith(text)), reverse=True)
+    near = starts[:1] or [v for v in valid if v.lower() in difflib.get_close_matches(
+        text, [x.lower() for x in valid], n=1, cutoff=0.7)]
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
     return SearchsimError(Problem(field, value, f"{what}: " + ", ".join(sorted(valid)) + hint))

@@ -27,7 +27,8 @@ SCENARIO_CASES = [
     ("run.warmup_s=4000",
      "run.warmup_s: got 4000, expected a warm-up shorter than duration_s (3600.0)"),
     ('llm.model="gpt5"', f"llm.model: got 'gpt5', expected one of: {MODELS}"),
-    ('llm.hardware="a100"', f"llm.hardware: got 'a100', expected one of: {HARDWARE}"),
+    ('llm.hardware="a100"', f"llm.hardware: got 'a100', expected one of: {HARDWARE} "
+                            "(did you mean 'a100_80gb'?)"),
     ('economics.price="spot"', "economics.price: got 'spot', expected a $/chip-hour, "
                                "'owned', or a price of a100_40gb: 1-year, on-demand, "
                                "aws-p4d-1y, aws-p4d-on-demand"),
@@ -226,6 +227,10 @@ def test_compare_refuses_two_scenarios_with_one_name(runner, tmp_path):
                                                                  "integer >= 1"),
     (["sweep", "scenarios/modern_two_stage.toml", "--vary", "llm.replicas=2,3", "--jobs", "0"],
      "--jobs: got 0, expected an integer >= 1"),
+    (["run", "scenarios/modern_two_stage.toml", "--set", "llm.hardware='H100'"],
+     "(did you mean 'h100'?)"),
+    (["run", "scenarios/modern_two_stage.toml", "--set", "llm.model='llama3-70b'"],
+     "(did you mean 'llama3_70b'?)"),
     (["run", "scenarios/modern_two_stage.toml", "--set", "llm.tp=3"],
      "llm.tp: got 3, expected a tensor-parallel degree that divides llama3_70b's 64 "
      "attention heads"),

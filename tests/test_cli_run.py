@@ -1,6 +1,7 @@
 """`searchsim run` and `searchsim compare` through typer's CliRunner."""
 
 import json
+import os
 
 import pytest
 
@@ -101,6 +102,13 @@ def test_report_of_a_run_directory(runner, tmp_path):
     # latency CDF, utilization, queue and power plots; the cost-and-energy table
     assert text.count("data:image/png;base64,") == 4 and "cost_per_query_busy" in text
     assert "Cost, energy and availability" in text and "energy per query (J)" in text
+    # an existing report is replaced only with --force; files get the user's umask
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 2 and "a new file (or pass --force)" in res.stderr
+    assert runner.invoke(app, ["report", str(out), "--force"]).exit_code == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "report.html").stat().st_mode & 0o777 == 0o666 & ~mask
     res = runner.invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 2 and "expected a finished run (missing summary.json" in res.stderr
 

@@ -97,3 +97,15 @@ def test_an_owned_fleet_is_sized_on_its_owned_chip_hour():
             chip.power.prefill_w)
     mixes = sizing.mix_candidates(s, cands[:1], ["a100_80gb"], [4])
     assert mixes[0].mix_usd_per_chip_hour == cands[1].usd_per_chip_hour
+
+
+def test_prices_far_apart_are_flagged():
+    """H100's first on-demand price is from 2023-07, H200's from 2025-06: 23 months."""
+    from sim.runner.sizing import Candidate, candidates, price_spread
+    s = loading.load(SCENARIOS / "modern_two_stage.toml")
+    assert price_spread(candidates(s, ["h100", "h200"], [128], [4], "on-demand")) == (
+        23, "2023-07", "2025-06")
+    assert price_spread(candidates(s, ["h100"], [128], [4])) is None
+    close = [Candidate("a", 1, 1, "x", 1.0, "", "2025-01"),
+             Candidate("b", 1, 1, "x", 1.0, "", "2025-07")]
+    assert price_spread(close) is None  # six months: not flagged

@@ -38,6 +38,7 @@ class Candidate:
     price: str | float  # a catalog price key or kind of `hardware`, or $ per chip-hour
     usd_per_chip_hour: float = 0.0
     price_source: str = ""  # provider, kind and date of the price, for the reader
+    price_date: str = ""  # YYYY-MM of a catalog price ("" for a given or owned price)
     # a mixed fleet: this share of the replicas on other hardware at its own degree
     mix: tuple[str, int, float] | None = None  # (hardware, tp, share)
     mix_usd_per_chip_hour: float = 0.0
@@ -273,15 +274,34 @@ def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str
     return catalog.basis_of(s.llm.hardware, price)
 
 
-def _priced(s: Scenario, hw: str, price: str | float) -> tuple[float, str]:
+def _priced(s: Scenario, hw: str, price: str | float) -> tuple[float, str, str]:
     if isinstance(price, int | float):
-        return float(price), "the scenario's $/chip-hour"
+        return float(price), "the scenario's $/chip-hour", ""
     if price == "owned":  # capital + energy, at full power for the ranking
         chip = catalog.accelerator(hw)
         usd = s.economics.owned.cost(hw).usd_per_chip_hour_at(chip.power.prefill_w)
-        return usd, "owned: capital + energy at full power"
+        return usd, "owned: capital + energy at full power", ""
     p = catalog.price_of(hw, price)
-    return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}"
+    return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}", p.date
+
+
+STALE_MONTHS = 6  # compared prices further apart than this are flagged
+
+
+def price_spread(cands: list[Candidate]) -> tuple[int, str, str] | None:
+    """(months between, earliest, latest) of the catalog prices the candidates are ranked
+    on, when they are more than STALE_MONTHS apart: a ranking across years of price cuts
+    says more about the dates than the hardware."""
+    dates = sorted({c.price_date for c in cands if c.price_date})
+    if len(dates) < 2:
+        return None
+
+    def month(d: str) -> int:
+        year, mon = d.split("-")[:2]
+        return int(year) * 12 + int(mon)
+
+    months = month(dates[-1]) - month(dates[0])
+    return (months, dates[0], dates[-1]) if months > STALE_MONTHS else None
 
 
 def candidates(s: Scenario, hardware: list[str], batches: list[int],
@@ -289,9 +309,10 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
     price = price_basis(s, hardware, price_kind)
     out = []
     for hw in hardware:
-        usd, source = _priced(s, hw, price)
+        usd, source, date = _priced(s, hw, price)
         degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.weight_bytes)
-        out += [Candidate(hw, d, b, price, usd, source) for d in degrees for b in batches]
+        out += [Candidate(hw, d, b, price, usd, source, date) for d in degrees
+                for b in batches]
     return out
 
 
@@ -337,7 +358,7 @@ def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str
         for hw in mix_hardware:
             if hw == c.hardware:
                 continue
-            usd, _ = _priced(s, hw, catalog.basis_of(c.hardware, c.price))
+            usd, _, _ = _priced(s, hw, catalog.basis_of(c.hardware, c.price))
             for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.weight_bytes)]:
                 out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
                         for share in MIX_SHARES]

@@ -17,7 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from sim.errors import Problem, SearchsimError
+from sim.errors import Problem, SearchsimError, unknown_key
 from sim.model import catalog, perf
 from sim.scenario.schema import Scenario
 
@@ -88,7 +88,7 @@ def _check_catalog(s: Scenario) -> None:
           for i, g in enumerate(s.llm.groups))]
     for field, key, table in checks:
         if key not in table:
-            problems.append(Problem(field, key, "one of: " + ", ".join(sorted(table))))
+            problems.append(unknown_key(field, key, list(table)).problems[0])
     if problems:
         raise SearchsimError(problems)
     hw = catalog.accelerator(s.llm.hardware)
