@@ -96,6 +96,11 @@ def test_burstgpt_mooncake_queries_and_mapped_formats(tmp_path):
                ' "hash_ids": [3]}\n')
     f, t = _table(m)
     assert f.name == "mooncake" and t["time_s"].to_pylist() == [0.0, 0.5]
+    # a time unit given is honoured for a detected or named format too (it was ignored)
+    f, t = _table(m, time_unit="s")
+    assert f.time_unit == "s" and t["time_s"].to_pylist() == [0.0, 500.0]
+    f, t = _table(m, fmt="mooncake", time_unit="us")
+    assert t["time_s"].to_pylist() == [0.0, 0.0005]
     q = _write(tmp_path / "q.csv", "timestamp,query\n2024-01-01 00:00:00,cats\n"
                "2024-01-01 00:00:01.5,dogs\n2024-01-01 00:00:03,cats\n")
     f, t = _table(q)

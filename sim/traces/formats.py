@@ -132,6 +132,11 @@ def mapped(mapping: str | dict, file: str, time_unit: str = "auto") -> Format:
                   mapping.get("output"), mapping.get("query"), mapping.get("query_id"))
 
 
+def _with_unit(f: Format, time_unit: str) -> Format:
+    """A named or detected format with the time unit the user gave (auto: the format's)."""
+    return f if time_unit == "auto" else replace(f, time_unit=time_unit)
+
+
 def resolve(path: Path, fmt: str = "auto", mapping: str | dict | None = None,
             time_unit: str = "auto") -> Format:
     if not path.is_file():
@@ -139,10 +144,11 @@ def resolve(path: Path, fmt: str = "auto", mapping: str | dict | None = None,
     if mapping:
         return mapped(mapping, file_kind(path), time_unit)
     if fmt == "auto":
-        return detect(path)
+        return _with_unit(detect(path), time_unit)
     if fmt not in FORMATS:
         raise SearchsimError(Problem("format", fmt, "one of: auto, " + ", ".join(FORMATS)))
-    f = _canonical_kind(path, replace(FORMATS[fmt], file=file_kind(path)))
+    f = _with_unit(_canonical_kind(path, replace(FORMATS[fmt], file=file_kind(path))),
+                   time_unit)
     missing = [c for c in f.columns if c not in header(path)]
     if missing:
         raise SearchsimError(Problem(str(path), ", ".join(header(path))[:120], "",
