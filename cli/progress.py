@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from cli.common import err_console
 
@@ -24,7 +31,8 @@ class LazyProgress:
                 return
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
                                 TextColumn("{task.percentage:>3.0f}% " + self.unit),
-                                TimeElapsedColumn(), console=err_console, transient=True)
+                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                console=err_console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=1.0)
         if self.task is not None:
