@@ -96,7 +96,8 @@ def size_command(
                    "on one date with --price-kind and prices of a date, or give "
                    "economics.price in $/chip-hour")
         err_console.print(warning, highlight=False, soft_wrap=True)
-    with CountProgress("sizing candidates") as progress:
+    with CountProgress("sizing", "of probes (at most)" if len(cands) == 1
+                       else "of candidates") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
     verdict = sizing.mix_verdict(rows) if mix else None

@@ -109,3 +109,17 @@ def test_prices_far_apart_are_flagged():
     close = [Candidate("a", 1, 1, "x", 1.0, "", "2025-01"),
              Candidate("b", 1, 1, "x", 1.0, "", "2025-07")]
     assert price_spread(close) is None  # six months: not flagged
+
+
+def test_one_candidate_reports_progress_probe_by_probe():
+    from sim.runner.sizing import candidates, expected_probes, size
+    s = loading.load(SCENARIOS / "modern_two_stage.toml",
+                     ["run.duration_s=120", "run.warmup_s=10", "limits.slo_s=25",
+                      "limits.deadline_s=25"])
+    seen = []
+    rows = size(s, candidates(s, ["h100"], [128], [4]), 6, 12, 0.9, replications=1,
+                progress=lambda done, total: seen.append((done, total)))
+    total = expected_probes(6, 12)
+    assert total == 4 and seen[-1] == (total, total)
+    assert len(seen) == len(rows[0]["probes"]) + 1  # after each probe, then at the end
+    assert all(done < total for done, _ in seen[:-1])

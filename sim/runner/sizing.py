@@ -152,14 +152,23 @@ def _pair(ci) -> tuple[float, float] | None:
     return None if ci is None else (float(ci[0]), float(ci[1]))
 
 
+def expected_probes(lo: int, hi: int) -> int:
+    """Probes a bisection over [lo, hi] runs at most: the top, then log2 of the range."""
+    return 1 + math.ceil(math.log2(hi - lo + 1))
+
+
 def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
-                   seeds: tuple[int, ...] = ()) -> dict:
-    """Bisection for the fewest replicas in [lo, hi] that meet the target."""
+                   seeds: tuple[int, ...] = (),
+                   on_probe: Callable[[int], None] | None = None) -> dict:
+    """Bisection for the fewest replicas in [lo, hi] that meet the target; `on_probe(n)`
+    after each of its probes (n so far)."""
     probes: dict[int, Probe] = {}
 
     def ok(r: int) -> bool:
         if r not in probes:
             probes[r] = probe(s, c, r, seeds)
+            if on_probe is not None:
+                on_probe(len(probes))
         return probes[r].meets(target)
 
     best = None
@@ -338,9 +347,17 @@ def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
     lows = [max(lo, 2) if c.mix else lo for c in cands]  # a mix has one of each at least
     for c, low in zip(cands, lows, strict=True):  # refuse what cannot exist, before any run
         candidate_scenario(s, c, min(low, hi))
-    rows = map_jobs(_job, [(s, c, min(low, hi), hi, target, seeds)
-                           for c, low in zip(cands, lows, strict=True)], jobs, progress,
-                    backend, address)
+    if len(cands) == 1 and progress is not None and backend == "local":
+        # one candidate: progress probe by probe, in this process
+        low = min(lows[0], hi)
+        total = expected_probes(low, hi)
+        rows = [size_candidate(s, cands[0], low, hi, target, seeds,
+                               lambda n: progress(min(n, total - 1), total))]
+        progress(total, total)
+    else:
+        rows = map_jobs(_job, [(s, c, min(low, hi), hi, target, seeds)
+                               for c, low in zip(cands, lows, strict=True)], jobs, progress,
+                        backend, address)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))
 
