@@ -28,13 +28,20 @@ def step_command(
     context: int = typer.Option(512, help="Prompt length / context length in tokens."),
     step_model: str = typer.Option("roofline", help="roofline or article."),
     mfu: float = typer.Option(ARTICLE_MFU, help="MFU of the article model."),
-    profile: str = typer.Option("splitwise", help="Roofline profile: shipped name or TOML."),
+    engine: str = typer.Option("vllm-v1", help="Serving engine whose step profile applies."),
+    profile: str = typer.Option(None, help="Roofline profile (default: the engine's): "
+                                           "shipped name or TOML."),
+    precision: str = typer.Option("bf16", help="bf16, fp16, fp8, fp4, mxfp4 or int4."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Prefill time, decode step time, tokens per second and the bound, per batch size."""
     from sim.model import catalog
+    from sim.model import engine as engines
+    from sim.model.precision import WEIGHTS
     from sim.model.stepinfo import step_figures
-    catalog.model(model), catalog.accelerator(hardware)
+    catalog.model(model), catalog.accelerator(hardware), engines.load(engine)
+    if precision not in WEIGHTS:
+        raise SearchsimError(Problem("--precision", precision, "one of: " + ", ".join(WEIGHTS)))
     for name, value, ok, expected in (
             ("--tp", tp, tp >= 1, "an integer >= 1"),
             ("--context", context, context >= 1, "an integer >= 1"),
@@ -43,14 +50,15 @@ def step_command(
             ("--mfu", mfu, 0 < mfu <= 1, "a fraction in (0, 1]")):
         if not ok:
             raise SearchsimError(Problem(name, value, expected))
-    rows = [step_figures(model, hardware, tp, b, context, step_model, mfu, profile)
-            for b in _batches(batch)]
+    rows = [step_figures(model, hardware, tp, b, context, step_model, mfu, profile, engine,
+                         precision) for b in _batches(batch)]
     if as_json:
         print_json(rows if len(rows) > 1 else rows[0])
         return
     console.print(table(
-        f"{model} on {tp} x {hardware}, context {context}, {step_model} model"
-        + (f" ({profile} profile)" if step_model == "roofline" else ""),
+        f"{model} on {tp} x {hardware}, context {context}, {precision}, {step_model} model"
+        + (f" (engine {engine}, profile {rows[0]['profile']})" if step_model == "roofline"
+           else ""),
         ["batch", "prefill (ms)", "prefill tok/s", "prefill bound", "decode step (ms)",
          "decode tok/s", "decode bound"],
         [[str(r["batch"]), f"{r['prefill_s'] * 1e3:.2f}", f"{r['prefill_tokens_per_s']:,.0f}",

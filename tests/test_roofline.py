@@ -97,3 +97,13 @@ def test_step_command(runner):
     assert res.exit_code == 2 and "--batch: got '0'" in res.stderr
     res = runner.invoke(app, ["step", "--model", "gpt9"])
     assert res.exit_code == 2 and "model: got 'gpt9'" in res.stderr
+    # the engine's profile by default, and precision: FP8 weights read at one byte each
+    args = ["step", "--json", "--model", "llama31_70b", "--hardware", "h200"]
+    bf16 = json.loads(runner.invoke(app, args).stdout)
+    fp8 = json.loads(runner.invoke(app, [*args, "--precision", "fp8"]).stdout)
+    old = json.loads(runner.invoke(app, [*args, "--engine", "splitwise"]).stdout)
+    assert (bf16["engine"], bf16["profile"], old["profile"]) == ("vllm-v1", "vllm-v1",
+                                                                 "splitwise")
+    assert fp8["decode_step_s"] < 0.6 * bf16["decode_step_s"] < old["decode_step_s"]
+    res = runner.invoke(app, ["step", "--precision", "fp6"])
+    assert res.exit_code == 2 and "--precision: got 'fp6'" in res.stderr

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 from sim.model import catalog
+from sim.model import engine as engines
 from sim.model import profile as profiles
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.perf import RooflineStep, make, prefill_pairs
+from sim.model.precision import bytes_per_weight, default_kv, kv_bytes_per_element
 
 
 def step_figures(model: str, hardware: str, tp: int, batch: int, context: int,
                  step_model: str = "roofline", mfu: float = ARTICLE_MFU,
-                 profile: str = "splitwise") -> dict:
+                 profile: str | None = None, engine: str = engines.DEFAULT,
+                 precision: str = "bf16") -> dict:
     """Prefill of `batch` prompts of `context` tokens, and one decode step of `batch`
-    sequences each at `context` tokens of context."""
+    sequences each at `context` tokens of context, under `engine`'s step-time profile (or
+    `profile`, with the engine's own terms) at `precision`."""
     m, hw = catalog.model(model), catalog.accelerator(hardware)
-    step = make(step_model, m, hw, tp, mfu, profile=profiles.load(profile))
+    spec = engines.load(engine)
+    profile = profile or spec.get("profile")
+    chosen = profiles.load(profile).with_terms(spec.software_terms())
+    step = make(step_model, m, hw, tp, mfu, bytes_per_weight(precision), chosen,
+                kv_bytes_per_element(default_kv(precision)), precision)
     prefill_tokens = batch * context
     pairs = batch * float(prefill_pairs(context))
     prefill = float(step.iteration_time(prefill_tokens, pairs, 0, 0))
     decode = float(step.iteration_time(0, 0, batch, batch * context))
     out = {
         "model": model, "hardware": hardware, "tp": tp, "batch": batch, "context": context,
-        "step_model": step_model,
+        "step_model": step_model, "engine": engine, "precision": precision,
         "profile": profile if step_model == "roofline" else None,
         "prefill_s": prefill,
         "prefill_tokens_per_s": prefill_tokens / prefill,
