@@ -115,3 +115,18 @@ def test_splitwise_power_is_in_the_catalog_and_the_paper_prices_an_owned_a100():
     assert fig["a100_in_house_usd_per_chip_hour"] == pytest.approx(owned_h, rel=1e-12)
     assert fig["in_house_to_cloud"] == pytest.approx(
         owned_h / a100_40.price("aws-p4d-1y").usd_per_chip_hour, rel=1e-12)
+
+
+def test_an_owned_chip_hour_includes_its_share_of_the_host():
+    """One home for the owned chip-hour at full power: the chip's 700 W plus 8 kW / 8 chips
+    of host, at the PUE and price; pre-run prices and sizing rankings both use it."""
+    from sim.runner.sizing import _priced
+    from sim.scenario import loading
+    base = {"llm": {"model": "llama3_70b", "hardware": "h100", "tp": 4},
+            "economics": {"price": "owned", "owned": {"pue": 1.25, "usd_per_kwh": 0.1}}}
+    plain = loading.from_dict(base)
+    hosts = loading.from_dict({**base, "economics": {"price": "owned", "owned": {
+        "pue": 1.25, "usd_per_kwh": 0.1, "server_w": 8000.0}}})
+    extra = 1.0 * 1.25 * 0.1  # 1 kW a chip for an hour
+    assert hosts.usd_per_chip_hour - plain.usd_per_chip_hour == pytest.approx(extra)
+    assert _priced(hosts, "h100", "owned")[0] == pytest.approx(hosts.usd_per_chip_hour)

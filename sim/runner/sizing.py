@@ -287,9 +287,8 @@ def _priced(s: Scenario, hw: str, price: str | float) -> tuple[float, str, str]:
     if isinstance(price, int | float):
         return float(price), "the scenario's $/chip-hour", ""
     if price == "owned":  # capital + energy, at full power for the ranking
-        chip = catalog.accelerator(hw)
-        usd = s.economics.owned.cost(hw).usd_per_chip_hour_at(chip.power.prefill_w)
-        return usd, "owned: capital + energy at full power", ""
+        usd = s.economics.owned.chip_hour_at_full_power(hw)
+        return usd, "owned: capital + energy (hosts' included) at full power", ""
     p = catalog.price_of(hw, price)
     return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}", p.date
 

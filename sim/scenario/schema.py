@@ -369,6 +369,13 @@ class Owned(_Section):
         return OwnedCost.of(capex, self.server_usd / self.chips_per_server, self.years,
                             self.pue, self.usd_per_kwh)
 
+    def chip_hour_at_full_power(self, hardware: str) -> float:
+        """An owned chip-hour drawing its full (prompt-phase) power and its share of its
+        host's: the one figure a ranking or a pre-run price of an owned fleet uses."""
+        hw = catalog.accelerator(hardware)
+        watts = hw.power.prefill_w + self.server_w / self.chips_per_server
+        return self.cost(hw.key).usd_per_chip_hour_at(watts)
+
 
 class Faults(_Section):
     """Replica failures, each replica on its own: up for a time drawn from
@@ -474,8 +481,7 @@ class Scenario(_Section):
         """A chip-hour of `hardware` before a run: rented (a catalog key of the first group's
         hardware prices the others by its kind), or owned at full (prefill) power."""
         if self.economics.is_owned:
-            hw = catalog.accelerator(hardware)
-            return self.economics.owned.cost(hw.key).usd_per_chip_hour_at(hw.power.prefill_w)
+            return self.economics.owned.chip_hour_at_full_power(hardware)
         price = self.economics.price
         if hardware != self.llm.hardware:
             price = catalog.basis_of(self.llm.hardware, price)
