@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-ray lint bench clean profiles golden mutants
+.PHONY: demo test test-ray test-browser lint bench clean profiles golden mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# Reports rendered in a real headless browser (Debian's chromium; skipped without one).
+test-browser: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m browser
 
 # The Ray backend (the `ray` extra, ~80 MB) against a local Ray instance the tests start.
 test-ray: $(VENV)/.installed-test

@@ -14,6 +14,7 @@ from cli.common import (
     err_console,
     percent,
     print_json,
+    require_new_file,
     table,
 )
 from sim.errors import Problem, SearchsimError
@@ -61,6 +62,9 @@ def size_command(
                                    "spot (default: the kind of the scenario's price)."),
     replications: int = typer.Option(3, help="Seeds per probe; a fleet passes when the "
                                      "lower end of its 95% attainment interval does."),
+    report: Path = typer.Option(None, "--report", help="Also write the answer as a "
+                                "self-contained HTML page with plots (the plot extra)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --report file."),
     diurnal: bool = typer.Option(False, "--diurnal", help="A diurnal scenario's day: rank "
                                  "candidates at the peak hour, then size the cheapest hour "
                                  "by hour (autoscaled) against the peak all day."),
@@ -76,6 +80,7 @@ def size_command(
     from sim.scenario import loading
     if jobs < 1:
         raise SearchsimError(Problem("--jobs", jobs, "an integer >= 1"))
+    require_new_file(report, force)  # before any simulation
     if bands is not None and (not diurnal or bands < 1):  # before any simulation
         raise SearchsimError(Problem("--bands", bands, "an integer >= 1, with --diurnal"))
     day_s = loading.load(scenario, overrides)
@@ -89,18 +94,24 @@ def size_command(
         cands += sizing.mix_candidates(s, cands, mix.split(","),
                                        _ints("--mix-tp", mix_tp) if mix_tp else None)
     spread = sizing.price_spread(cands)
-    if spread:  # said before the sizing runs, and again beside the answer
+    warnings = []
+    if spread:  # said before the sizing runs, and again in the report
         months, first, last = spread
-        warning = (f"warning: the prices compared are {months} months apart ({first} to "
-                   f"{last}): the ranking reflects price cuts as much as hardware; compare "
-                   "on one date with --price-kind and prices of a date, or give "
-                   "economics.price in $/chip-hour")
-        err_console.print(warning, highlight=False, soft_wrap=True)
+        warnings.append(f"warning: the prices compared are {months} months apart ({first} "
+                        f"to {last}): the ranking reflects price cuts as much as hardware; "
+                        "compare on one date with --price-kind and prices of a date, or give "
+                        "economics.price in $/chip-hour")
+        err_console.print(warnings[0], highlight=False, soft_wrap=True)
     with CountProgress("sizing", "of probes (at most)" if len(cands) == 1
                        else "of candidates") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
     verdict = sizing.mix_verdict(rows) if mix else None
+    if report is not None:
+        from sim.analysis import sizereport
+        written = sizereport.write(report, s.name, rows, target, s.limits.slo_s, assumes(s),
+                                   warnings)
+        err_console.print(f"report: {written}", highlight=False)
     if not as_json:  # the ranking first: it stands even if the day cannot be sized
         _show(s, rows, target, hi)
         if verdict:

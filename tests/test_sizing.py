@@ -123,3 +123,20 @@ def test_one_candidate_reports_progress_probe_by_probe():
     assert total == 4 and seen[-1] == (total, total)
     assert len(seen) == len(rows[0]["probes"]) + 1  # after each probe, then at the end
     assert all(done < total for done, _ in seen[:-1])
+
+
+def test_size_report_is_a_self_contained_page(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    from typer.testing import CliRunner
+    page = tmp_path / "size.html"
+    args = ["size", str(SCENARIOS / "two_stage_2026.toml"), "--replicas", "8:9",
+            "--replications", "1", "--set", "run.duration_s=120", "--set", "run.warmup_s=10",
+            "--report", str(page)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert text.count("class='plot' alt='plot' src='data:image/png;base64,") == 3
+    assert "<h2>Ranking</h2>" in text and "engine vllm-v1" in text and "misses from" in text
+    assert "<script src" not in text and "<link" not in text  # nothing fetched
+    again = CliRunner().invoke(app, args)  # an existing report needs --force
+    assert again.exit_code == 2 and "a new file (or pass --force)" in again.stderr

@@ -30,6 +30,14 @@ HEADLINE = [
 ]
 
 
+# after the page loads: how many plots decoded to real pixels, for a browser to read back
+# (`data-plots-drawn` on the body; tests/test_browser.py)
+COUNT_DRAWN = ("<script>window.addEventListener('load', function () {"
+               "var n = 0; document.querySelectorAll('img.plot').forEach(function (i) {"
+               "if (i.complete && i.naturalWidth > 0) { n += 1; } });"
+               "document.body.dataset.plotsDrawn = String(n); });</script>")
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -104,9 +112,11 @@ def build(run_dir: str | Path) -> str:
     warn = "" if summary.get("stable", True) else (
         "<p style='color:#a00'><b>Unstable run:</b> offered load above what the fleet "
         "sustains; latency percentiles are not meaningful.</p>")
-    figs = "".join(f"<img src='data:image/png;base64,{img}'>" for img in images)
+    figs = "".join(f"<img class='plot' alt='plot' src='data:image/png;base64,{img}'>"
+                   for img in images)
     title = html.escape(f"searchsim report: {summary.get('scenario', run.name)}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"{COUNT_DRAWN}</head>"
             f"<body style='font-family:sans-serif'><h1>{title}</h1>{warn}"
             f"<h2>Cost, energy and availability</h2><table border='1' cellpadding='3'>"
             f"{headline}</table>{figs}"
