@@ -11,6 +11,7 @@ from cli.common import (
     ERROR_COLUMNS,
     clean_errors,
     console,
+    err_console,
     error_rows,
     print_json,
     require_new_file,
@@ -57,6 +58,9 @@ def calibrate_command(
     held = calibration.table(calibration.cross_validate(ms), lambda m: f"{m.source} {m.regime}")
     if out is not None:
         write_profile(fitted, out)
+    for where in calibration.at_bounds(fitted):
+        err_console.print(f"warning: {where}: at a bound of the fit", highlight=False,
+                          soft_wrap=True)
     d = to_dict(fitted)
     if as_json:
         print_json({"profile": d, "fit": in_sample, "cross_validation": held})

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import clean_errors, console, print_json, require_new_file, table
+from cli.common import clean_errors, console, err_console, print_json, require_new_file, table
 
 # The terms `make profiles` fits for the vllm-v1 profile: the engine's own (KV read
 # efficiency, host time per layer) and the two GPU families only these runs measure.
@@ -93,6 +93,12 @@ def calibrate_serving_command(
                    + (f" --throughput --engine {engine}" if throughput else "")})
     if out is not None:
         write_profile(fitted, out)
+    from sim.model.calibration import pinned
+    for where, key, lo, hi in params:
+        value = servingfit.value_of(fitted, where, key)
+        if pinned(value, lo, hi):
+            err_console.print(f"warning: {where}.{key} = {value:g} (bounds {lo:g} to {hi:g}): "
+                              "at a bound of the fit", highlight=False, soft_wrap=True)
     d = profiles.to_dict(fitted)
     errors = [float(x) for x in res]
     if as_json:

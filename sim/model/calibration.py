@@ -122,6 +122,23 @@ def table(scored: list[Scored], by) -> list[dict]:
             for g, e in sorted(groups.items(), key=lambda kv: (kv[0] == "all", str(kv[0])))]
 
 
+def pinned(value: float, lo: float, hi: float, tolerance: float = 1e-3) -> bool:
+    """At a bound of the fit other than zero (a term the data do not need rests at zero):
+    the data wanted it further, so another term probably absorbs what this one cannot."""
+    near = tolerance * max(1.0, abs(hi))
+    return (lo != 0 and abs(value - lo) <= near) or (hi != 0 and abs(value - hi) <= near)
+
+
+def at_bounds(p: Profile) -> list[str]:
+    """The fitted parameters pinned at a bound, as 'name = value (bounds lo to hi)'."""
+    out = [f"{key} = {getattr(p, key):g} (bounds {lo:g} to {hi:g})"
+           for key, (_, lo, hi) in SOFTWARE_BOUNDS.items() if pinned(getattr(p, key), lo, hi)]
+    return out + [f"{fam}.{key} = {getattr(fit, key):g} (bounds {lo:g} to {hi:g})"
+                  for fam, fit in sorted(p.families.items())
+                  for key, (_, lo, hi) in FAMILY_BOUNDS.items()
+                  if pinned(getattr(fit, key), lo, hi)]
+
+
 def with_provenance(p: Profile, ms: list[Measurement], command: str,
                     description: str = "") -> Profile:
     """The profile with what it was fitted on: sources, rows, deployments, the command."""
