@@ -145,8 +145,15 @@ def _attainment(p: dict) -> str:
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
 
 
-def _candidate_cells(c: dict) -> list[str]:
-    price = f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"
+def _candidate_cells(c: dict, notes: list[str] | None = None) -> list[str]:
+    """Hardware, TP, batch and price; the price's source goes under the table as a numbered
+    note when `notes` collects them (a table readable at 80 columns)."""
+    if notes is None:
+        price = f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"
+    else:
+        if c["price_source"] not in notes:
+            notes.append(c["price_source"])
+        price = f"${c['usd_per_chip_hour']:.4g} [{notes.index(c['price_source']) + 1}]"
     if not c.get("mix"):
         return [c["hardware"], str(c["tp"]), str(c["max_batch"]), price]
     hw, tp, share = c["mix"]
@@ -166,10 +173,11 @@ def _cost(res: dict) -> str:
 
 
 def _show(s, rows: list[dict], target: float, hi: int) -> None:
-    out = []
+    out: list[list[str]] = []
+    notes: list[str] = []
     for i, r in enumerate(rows):
         c, res = r["candidate"], r["result"]
-        cells = _candidate_cells(c)
+        cells = _candidate_cells(c, notes)
         if res is None:
             out.append(cells + [f"> {hi}", "-", _attainment(r["probes"][-1]) + f" at {hi}",
                                 "-", "-", r["probes"][-1]["slo_miss_cause"] or "-", ""])
@@ -186,9 +194,11 @@ def _show(s, rows: list[dict], target: float, hi: int) -> None:
                         f"{s.workload.rate_qps:,.6g} queries/s" + (
                             f", {s.run.sample_shards} of {s.run.shards:,} shards simulated"
                             if s.run.sample_shards else "") + f" ({assumes(s)})",
-                        ["hardware", "tp", "max batch", "$/chip-h (source)", "replicas",
+                        ["hardware", "tp", "max batch", "$/chip-h", "replicas",
                          "accelerators", "SLO attainment [low]", "p99 (s)", "cost/query",
                          "misses from", ""], out))
+    for n, source in enumerate(notes, 1):
+        console.print(f"[{n}] {source}", highlight=False, markup=False)
     console.print(table("every probe", ["hardware", "tp", "max batch", "replicas", "stable",
                                         "SLO attainment [low]", "complete", "p99 (s)",
                                         "misses from"],
