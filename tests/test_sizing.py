@@ -137,6 +137,7 @@ def test_size_report_is_a_self_contained_page(tmp_path):
     text = page.read_text()
     assert text.count("class='plot' alt='plot' src='data:image/png;base64,") == 3
     assert "<h2>Ranking</h2>" in text and "engine vllm-v1" in text and "misses from" in text
+    assert "missed time spent waiting" in text
     assert "<script src" not in text and "<link" not in text  # nothing fetched
     again = CliRunner().invoke(app, args)  # an existing report needs --force
     assert again.exit_code == 2 and "a new file (or pass --force)" in again.stderr

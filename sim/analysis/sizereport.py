@@ -76,7 +76,8 @@ def _ranking(rows: list[dict]) -> str:
 def _probes(rows: list[dict]) -> str:
     head = ("<tr><th>candidate</th><th>replicas</th><th>stable</th><th>SLO attainment</th>"
             "<th>complete</th><th>p99 (s)</th><th>cost/query</th><th>capacity / load</th>"
-            "<th>misses from</th></tr>")
+            "<th>misses from</th><th>misses cut by the deadline</th><th>unfinished</th>"
+            "<th>missed time spent waiting</th></tr>")
     body = "".join(
         f"<tr><td>{html.escape(_label(r['candidate']))}</td><td>{p['replicas']}</td>"
         f"<td>{'yes' if p['stable'] else 'no'}</td><td>{_pct(p['slo_attainment'])}</td>"
@@ -84,7 +85,10 @@ def _probes(rows: list[dict]) -> str:
         f"<td>{'-' if p['latency_p99_s'] is None else format(p['latency_p99_s'], '.3g')}</td>"
         f"<td>{_money(p['cost_per_query_provisioned'])}</td>"
         f"<td>{'-' if p.get('capacity_ratio') is None else format(p['capacity_ratio'], '.2f')}"
-        f"</td><td>{html.escape(p['slo_miss_cause'] or '-')}</td></tr>"
+        f"</td><td>{html.escape(p['slo_miss_cause'] or '-')}</td>"
+        f"<td>{_pct(p.get('miss_cut_fraction'))}</td>"
+        f"<td>{_pct(p.get('miss_unfinished_fraction'))}</td>"
+        f"<td>{_pct(p.get('miss_queueing_share'))}</td></tr>"
         for r in rows for p in r["probes"])
     return f"<table border='1' cellpadding='3'>{head}{body}</table>"
 

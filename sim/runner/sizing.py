@@ -73,6 +73,11 @@ class Probe:
     # capacity at full batches over the offered load (first replication): below 1 the
     # fleet cannot keep up
     capacity_ratio: float | None = None
+    # the misses by kind (means over the replications): shares of the missed queries cut by
+    # the deadline and unfinished, and of the answered misses' time spent waiting
+    miss_cut_fraction: float | None = None
+    miss_unfinished_fraction: float | None = None
+    miss_queueing_share: float | None = None
 
     def meets(self, target: float) -> bool:
         """Stable in every replication, and the interval's lower end at the target."""
@@ -145,7 +150,10 @@ def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = ())
                  _pair(sums[0].get("cost_per_query_provisioned_ci95")),
                  _pair(sums[0].get("revenue_share_ci95")),
                  sums[0]["sustainable_qps"] / sums[0]["offered_qps"]
-                 if sums[0]["sustainable_qps"] and sums[0]["offered_qps"] else None)
+                 if sums[0]["sustainable_qps"] and sums[0]["offered_qps"] else None,
+                 _mean([x.get("slo_miss_cut_fraction") for x in sums]),
+                 _mean([x.get("slo_miss_unfinished_fraction") for x in sums]),
+                 _mean([x.get("slo_miss_queueing_share") for x in sums]))
 
 
 def _pair(ci) -> tuple[float, float] | None:
