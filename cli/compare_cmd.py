@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from cli.common import assumes, clean_errors, console, err_console, print_json, table
+from cli.common import (
+    assumes,
+    clean_errors,
+    console,
+    err_console,
+    print_json,
+    require_new_file,
+    table,
+)
 from cli.progress import LazyProgress
 from cli.summary_view import ROWS, show, warn_if_unstable
 
@@ -24,7 +32,10 @@ def compare_command(
     overrides: list[str] = typer.Option([], "--set", help="Override for every scenario."),
     seed: int = typer.Option(None, help="Seed for all (default: the first scenario's)."),
     out: Path = typer.Option(None, "--out", help="Also write each run under DIR/<name>."),
-    force: bool = typer.Option(False, "--force", help="Replace existing run directories."),
+    force: bool = typer.Option(False, "--force", help="Replace existing run directories "
+                                                      "(and an existing --report file)."),
+    report: Path = typer.Option(None, "--report", help="Also write the comparison as a "
+                                "self-contained HTML page with plots (the plot extra)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON, keyed by "
                                                        "scenario name."),
 ) -> None:
@@ -32,6 +43,7 @@ def compare_command(
     from sim.io import rundir as output
     from sim.runner.api import run
     from sim.scenario import loading
+    require_new_file(report, force)  # before any simulation
     loaded = [loading.load(p, overrides) for p in scenarios]
     common = seed if seed is not None else loaded[0].run.seed
     if any(s.run.seed != common for s in loaded):
@@ -56,15 +68,17 @@ def compare_command(
         if out is not None:
             output.write_run(results[-1], out / s.name, force)
     sums = [r.summary for r in results]
-    if as_json:
-        print_json({s["scenario"]: json.loads(output.summary_json(s)) for s in sums})
-        for x in sums:
-            warn_if_unstable(x)
-        return
     cols = ["metric", *names, *[f"{n} / {names[0]}" for n in names[1:]]]
     rows = [[label, *[show(k, x[k], unit, x["stable"]) for x in sums],
              *[_ratio(sums[0][k], x[k]) for x in sums[1:]]] for k, label, unit in ROWS]
     rows.insert(0, ["assumes", *[assumes(s) for s in loaded], *["" for _ in loaded[1:]]])
-    console.print(table(f"compare (seed {common})", cols, rows))
+    if report is not None:
+        from sim.analysis import comparereport
+        written = comparereport.write(report, results, rows, cols, common)
+        err_console.print(f"report: {written}", highlight=False)
+    if as_json:
+        print_json({s["scenario"]: json.loads(output.summary_json(s)) for s in sums})
+    else:
+        console.print(table(f"compare (seed {common})", cols, rows))
     for x in sums:
         warn_if_unstable(x)

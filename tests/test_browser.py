@@ -48,3 +48,13 @@ def test_the_run_report_draws_every_plot(tmp_path):
                                     str(run), *SHORT]).exit_code == 0
     assert CliRunner().invoke(app, ["report", str(run)]).exit_code == 0
     assert _drawn(run / "report.html") == 4
+
+
+def test_the_compare_report_draws_every_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    page = tmp_path / "compare.html"
+    res = CliRunner().invoke(app, ["compare", str(SCENARIOS / "chatgpt_equivalent.toml"),
+                                   str(SCENARIOS / "two_stage.toml"), *SHORT,
+                                   "--report", str(page)])
+    assert res.exit_code == 0, res.output
+    assert _drawn(page) == 3

@@ -126,3 +126,17 @@ def test_run_and_compare_print_json(runner, tmp_path):
     assert list(both) == ["chatgpt_equivalent", "two_stage"]
     assert both["two_stage"]["cost_per_query_provisioned"] == printed[
         "cost_per_query_provisioned"]
+
+
+def test_compare_report_is_a_self_contained_page(runner, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    page = tmp_path / "c.html"
+    args = ["compare", str(SCENARIOS / "chatgpt_equivalent.toml"),
+            str(SCENARIOS / "two_stage.toml"), *SHORT, "--report", str(page), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert text.count("class='plot' alt='plot' src='data:image/png;base64,") == 3
+    assert "two_stage / chatgpt_equivalent" in text and "assumes" in text
+    res = runner.invoke(app, args)  # an existing page needs --force
+    assert res.exit_code == 2 and "a new file (or pass --force)" in res.stderr
