@@ -25,6 +25,8 @@ from importlib import resources
 from typing import Any
 
 from sim.errors import Problem, SearchsimError, unknown_key
+from sim.model.profile import Profile
+from sim.model.profile import load as load_profile
 
 DEFAULT = "vllm-v1"
 
@@ -50,12 +52,19 @@ KEYS: dict[str, tuple[str, type, str]] = {
     "seq_overhead_us": ("step", float, "a number >= 0"),
 }
 
-_CHOICES = {"batching": ("continuous", "static"), "policy": ("mixed", "prompt_first"),
-            "preemption": ("recompute", "swap")}
-_OPEN = {"max_num_seqs": (1, None), "max_num_batched_tokens": (1, None), "block_size": (1, None),
-         "max_wait_s": (0, None), "swap_space_gb": (0, None), "reserve_gb": (0, None),
-         "layer_overhead_us": (0, None), "iteration_overhead_ms": (0, None),
-         "seq_overhead_us": (0, None)}
+# what a value of the right type must also be (keys absent: any value of the type)
+_VALID = {
+    "batching": lambda v: v in ("continuous", "static"),
+    "policy": lambda v: v in ("mixed", "prompt_first"),
+    "preemption": lambda v: v in ("recompute", "swap"),
+    **dict.fromkeys(("max_num_seqs", "max_num_batched_tokens", "block_size"),
+                    lambda v: v >= 1),
+    **dict.fromkeys(("max_wait_s", "swap_space_gb", "reserve_gb", "layer_overhead_us",
+                     "iteration_overhead_ms", "seq_overhead_us"), lambda v: v >= 0),
+    **dict.fromkeys(("gpu_memory_utilization", "kv_memory_fraction"), lambda v: 0 < v <= 1),
+    "swap_gb_s": lambda v: v > 0,
+    "watermark": lambda v: 0 <= v < 1,
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,11 @@ class Engine:
             merged[key] = _checked(f"{where}.{key}", key, value)
         return replace(self, settings=merged)
 
+    def step_profile(self, name: str | None = None) -> Profile:
+        """The step-time profile this engine runs (or `name`, a shipped profile or a file)
+        with the engine's own software terms laid over it."""
+        return load_profile(name or self.get("profile")).with_terms(self.software_terms())
+
     def software_terms(self) -> dict[str, float]:
         """The engine's own step-time terms laid over its profile's."""
         return {k: float(self.settings[k]) for k in
@@ -112,16 +126,8 @@ def _checked(where: str, key: str, value):
     if ok and kind is float:
         value = float(value)
         ok = math.isfinite(value)
-    if ok and key in _CHOICES:
-        ok = value in _CHOICES[key]
-    if ok and key in _OPEN:
-        ok = value >= _OPEN[key][0]
-    if ok and key in ("gpu_memory_utilization", "kv_memory_fraction"):
-        ok = 0 < value <= 1
-    if ok and key == "swap_gb_s":
-        ok = value > 0
-    if ok and key == "watermark":
-        ok = 0 <= value < 1
+    if ok and key in _VALID:
+        ok = _VALID[key](value)
     if not ok:
         raise SearchsimError(Problem(where, value, expected))
     return value

@@ -23,7 +23,6 @@ from sim.model import precision as precisions
 from sim.model.catalog import Accelerator, Model
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.profile import BARE, FamilyFit, Profile
-from sim.model.profile import load as load_profile
 
 
 class StepModel(Protocol):
@@ -128,6 +127,10 @@ class RooflineStep:
         return self.model.resident_params() * self.bytes_per_param / self._byte_rate
 
     @cached_property
+    def _moe(self) -> bool:
+        return self.model.is_moe
+
+    @cached_property
     def _s_per_expert(self) -> float:
         return self.model.expert_params * self.bytes_per_param / self._byte_rate
 
@@ -179,7 +182,7 @@ class RooflineStep:
         """Weights once (the experts the tokens touch), the KV cache read, and the new
         tokens' KV written."""
         weights = self._s_weights
-        if self.model.is_moe:
+        if self._moe:
             weights = weights + self._expert_s(prefill_tokens + decode_seqs)
         return weights + self._s_per_kv_token * (decode_context + prefill_tokens + decode_seqs)
 
@@ -199,7 +202,7 @@ class RooflineStep:
         tokens = prefill_tokens + decode_seqs
         compute = self._s_per_token * tokens + self._s_per_pair * (prefill_attn + decode_context)
         weights = self._s_weights
-        if self.model.is_moe:
+        if self._moe:
             weights = weights + self._expert_s(tokens)
         memory = weights + self._s_per_kv_token * (decode_context + prefill_tokens + decode_seqs)
         return (max(compute, memory) + self._fixed + self._comm[1] * tokens
@@ -209,7 +212,7 @@ class RooflineStep:
         """Decode iteration i of a run (context + seqs * i tokens) as two lines and a
         constant: compute, memory, and what every iteration pays besides."""
         weights = self._s_weights
-        if self.model.is_moe:  # the same batch every iteration: the same experts touched
+        if self._moe:  # the same batch every iteration: the same experts touched
             weights = weights + self._expert_s(seqs)
         return (self._s_per_token * seqs + self._s_per_pair * context, self._s_per_pair * seqs,
                 weights + self._s_per_kv_token * (context + seqs),
@@ -263,16 +266,9 @@ def build(cfg, model: Model, hardware: Accelerator, tp: int | None = None) -> St
     """The step model an `[llm]` section asks for (its profile named by `llm.profile`, with
     the engine's own software terms laid over it), for its first replica group or on
     `hardware` at `tp`."""
-    profile = load_profile(cfg.profile).with_terms(cfg.engine_spec.software_terms())
+    profile = cfg.engine_spec.step_profile(cfg.profile)
     return make(cfg.step_model, model, hardware, cfg.tp if tp is None else tp, cfg.mfu,
                 cfg.weight_bytes, profile, cfg.kv_bytes, cfg.precision)
-
-
-def kv_tokens(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
-              fraction: float, kv_bytes: float = 2.0) -> int:
-    """KV-cache tokens a replica holds: its HBM less the weights, at the model's bytes/token."""
-    free = hardware.hbm_bytes * tp - model.weight_bytes(bytes_per_param)
-    return max(0, int(free * fraction // model.kv_bytes_per_token(kv_bytes)))
 
 
 def kv_bytes_free(model: Model, hardware: Accelerator, tp: int, bytes_per_param: float,
@@ -291,8 +287,6 @@ def kv_capacity(model: Model, hardware: Accelerator, tp: int, bytes_per_param: f
                 fraction: float | None, engine, kv_bytes: float = 2.0) -> int:
     """KV-cache tokens a replica holds under `engine`: whole blocks of its block size, at
     `kv_bytes` a key or value element."""
-    if fraction is not None and engine.block_size == 1:
-        return kv_tokens(model, hardware, tp, bytes_per_param, fraction, kv_bytes)
     free = kv_bytes_free(model, hardware, tp, bytes_per_param, fraction,
                          engine.get("gpu_memory_utilization", 0.9),
                          engine.get("reserve_gb", 0.0))

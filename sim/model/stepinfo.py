@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sim.model import catalog
 from sim.model import engine as engines
-from sim.model import profile as profiles
 from sim.model.defaults import ARTICLE_MFU
 from sim.model.perf import RooflineStep, make, prefill_pairs
 from sim.model.precision import bytes_per_weight, default_kv, kv_bytes_per_element
@@ -20,7 +19,7 @@ def step_figures(model: str, hardware: str, tp: int, batch: int, context: int,
     m, hw = catalog.model(model), catalog.accelerator(hardware)
     spec = engines.load(engine)
     profile = profile or spec.get("profile")
-    chosen = profiles.load(profile).with_terms(spec.software_terms())
+    chosen = spec.step_profile(profile)
     step = make(step_model, m, hw, tp, mfu, bytes_per_weight(precision), chosen,
                 kv_bytes_per_element(default_kv(precision)), precision)
     prefill_tokens = batch * context

@@ -49,8 +49,7 @@ def cross_validated() -> list[calibration.Scored]:
 
 def engine_profile(name: str, options: dict | None = None) -> profiles.Profile:
     """The step-time profile an engine runs: its profile with its own terms laid over."""
-    e = engines.resolve(name, options)
-    return profiles.load(e.get("profile")).with_terms(e.software_terms())
+    return engines.resolve(name, options).step_profile()
 
 
 def by_engine() -> list[dict]:

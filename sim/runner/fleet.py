@@ -48,8 +48,6 @@ def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:
         swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * tp)
         swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * tp // per_token)
     budget = e.get("max_num_batched_tokens") if e.policy == "prompt_first" else None
-    if e.policy == "prompt_first" and "chunk_tokens" in s.llm.model_fields_set:
-        budget = s.llm.chunk_tokens
     return Scheduling(e.policy, budget, e.block_size, watermark, swap_s, swap_tokens or 0)
 
 

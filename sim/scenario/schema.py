@@ -272,7 +272,7 @@ class LLM(_Section):
                 object.__setattr__(self, mine, spec.get(theirs, _LEGACY_DEFAULTS.get(mine)))
             elif theirs in settings:
                 settings[theirs] = given
-        if chunked and "max_num_batched_tokens" in settings and self.chunk_tokens:
+        if "max_num_batched_tokens" in settings and self.chunk_tokens:
             settings["max_num_batched_tokens"] = self.chunk_tokens
         object.__setattr__(self, "engine_options", settings)
         return self

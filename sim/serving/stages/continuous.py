@@ -284,8 +284,7 @@ class ContinuousReplica(Replica):
             self._leave(victim, freed=False)
             if kept:
                 victim.swapped = kept
-                self._swap_s += kept * self.rules.swap_s_per_token  # type: ignore[operator]
-                victim.accel_s += kept * self.rules.swap_s_per_token * self.chips  # type: ignore[operator]
+                self._charge_swap(victim, kept)
             self.paused = True
             victim.preemptions += 1
             self.levels.preemptions += 1
@@ -308,8 +307,14 @@ class ContinuousReplica(Replica):
         kept, req.swapped = req.swapped, 0
         req.kv = kept
         self.kv_used += kept
-        self._swap_s += kept * self.rules.swap_s_per_token  # type: ignore[operator]
-        req.accel_s += kept * self.rules.swap_s_per_token * self.chips  # type: ignore[operator]
+        self._charge_swap(req, kept)
+
+    def _charge_swap(self, req: Request, tokens: int) -> None:
+        """A copy of `tokens` of KV over the host link: it delays the next iteration and
+        its chip-seconds are the request's."""
+        seconds = tokens * self.rules.swap_s_per_token  # type: ignore[operator]
+        self._swap_s += seconds
+        req.accel_s += seconds * self.chips
 
     # --- the scheduler loop ------------------------------------------------------------------
 
