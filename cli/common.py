@@ -8,6 +8,7 @@ import signal
 import sys
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -106,7 +107,9 @@ def fmt(value, unit: str = "") -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+    """A table without vertical rules: two spaces between columns, so more fit in 80."""
+    t = Table(title=title or None, title_justify="left", header_style="bold",
+              box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:

@@ -10,17 +10,19 @@ from sim.model.defaults import ARTICLE_MFU
 
 
 def _price(hardware: str, price: str | None) -> tuple[float, str]:
-    from sim.model import catalog
+    """The chip-hour: a catalog key or kind of the hardware (default: its first catalog
+    price), or a number given in $."""
+    from sim.model import catalog, pricing
     hw = catalog.accelerator(hardware)
     if price is None:
         if not hw.prices:
             raise SearchsimError(Problem("price", None, f"a $/hour; {hardware} has no price"))
         price = hw.prices[0].key
     try:
-        value = float(price)
+        value: str | float = float(price)
     except ValueError:
-        return hw.price(price).usd_per_chip_hour, price
-    return catalog.price_per_chip_hour(hardware, value), "given"
+        value = price
+    return pricing.chip_hour(hardware, value), price if isinstance(value, str) else "given"
 
 
 def cost_figures(model: str, hardware: str, price: str | None, mfu: float,
@@ -55,13 +57,11 @@ def _owned(hw, mfu: float, params: float) -> dict:
     """The in-house view: the chip's purchase price over the default amortization plus its
     full (prompt-phase) power at the default PUE and electricity price (sim/data/ownership.toml);
     None where the catalog has no purchase price."""
-    from sim.model import catalog
     from sim.model import economics as ec
-    own = catalog.ownership()
-    if hw.purchase_usd is None:
+    from sim.model import pricing
+    usd_h = pricing.default_owned_chip_hour(hw.key)
+    if usd_h is None:
         return {"owned_usd_per_chip_hour": None, "owned_cost_per_1k_tokens": None}
-    cost = ec.OwnedCost.of(hw.purchase_usd, 0.0, own.years, own.pue, own.usd_per_kwh)
-    usd_h = cost.usd_per_chip_hour_at(hw.power.prefill_w)
     return {"owned_usd_per_chip_hour": usd_h,
             "owned_cost_per_1k_tokens": 1000 * ec.cost_per_token(params, hw.peak_flops, mfu,
                                                                  usd_h)}

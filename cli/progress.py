@@ -49,6 +49,12 @@ class LazyProgress:
         self.close()
 
 
+def say_estimate(line: str | None) -> None:
+    """An estimate before long work, on stderr (so a piped answer stays clean)."""
+    if line is not None:
+        err_console.print(line, highlight=False, soft_wrap=True)
+
+
 class CountProgress:
     """Jobs done out of a total, as a bar on a terminal after a moment; silent when piped.
     Called as progress(done, total)."""

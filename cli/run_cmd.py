@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.common import assumes, clean_errors, console, print_json, table
-from cli.progress import LazyProgress
+from cli.progress import LazyProgress, say_estimate
 from cli.summary_view import ROWS, sampled_note, shown, warn_if_unstable
 
 
@@ -22,10 +22,12 @@ def run_command(
 ) -> None:
     """Simulate a scenario and write summary.json and the Parquet tables."""
     from sim.io import rundir as output
+    from sim.runner import estimate
     from sim.runner.api import run
     from sim.scenario import loading
     s = loading.load(scenario, overrides)
     target = out if out is not None else Path("runs") / s.name
+    say_estimate(estimate.say(estimate.run_requests(s), s.run.jobs if s.run.shards > 1 else 1))
     # the record tables stream into the run directory as the run goes (memory stays flat);
     # it appears under its name only once complete
     with output.staging(target, force) as tmp:

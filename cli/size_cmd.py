@@ -57,9 +57,12 @@ def size_command(
                                        "of its replicas on this hardware (comma list)."),
     mix_tp: str = typer.Option(None, help="Tensor-parallel degrees for --mix hardware "
                                           "(default: the smallest that holds the model)."),
-    price_kind: str = typer.Option(None, help="Price every accelerator at its first catalog "
+    price_kind: str = typer.Option(None, help="Price every accelerator at its latest catalog "
                                    "price of this kind: on-demand, 1-year, 3-year, in-house, "
                                    "spot (default: the kind of the scenario's price)."),
+    price_date: str = typer.Option(None, help="YYYY-MM: price each accelerator at its latest "
+                                   "price of the kind dated on or before this month, so all "
+                                   "are compared at one date (default: the latest prices)."),
     replications: int = typer.Option(3, help="Seeds per probe; a fleet passes when the "
                                      "lower end of its 95% attainment interval does."),
     report: Path = typer.Option(None, "--report", help="Also write the answer as a "
@@ -75,14 +78,16 @@ def size_command(
 ) -> None:
     """Bisect the replica count per candidate; rank candidates by provisioned cost/query.
     Attainment counts complete answers within slo_s, over several seeds."""
-    from cli.progress import CountProgress
-    from sim.runner import autoscale, sizing
+    from cli.progress import CountProgress, say_estimate
+    from sim.runner import autoscale, estimate, sizing
     from sim.scenario import loading
     if jobs < 1:
         raise SearchsimError(Problem("--jobs", jobs, "an integer >= 1"))
     require_new_file(report, force)  # before any simulation
     if bands is not None and (not diurnal or bands < 1):  # before any simulation
         raise SearchsimError(Problem("--bands", bands, "an integer >= 1, with --diurnal"))
+    if price_date is not None:  # as the scenario's own date, so every probe runs on it
+        overrides = [*overrides, f"economics.price_date={price_date}"]
     day_s = loading.load(scenario, overrides)
     s = autoscale.peak_scenario(day_s) if diurnal else day_s
     hw = hardware.split(",") if hardware else [s.llm.hardware]
@@ -99,11 +104,14 @@ def size_command(
         months, first, last = spread
         warnings.append(f"warning: the prices compared are {months} months apart ({first} "
                         f"to {last}): the ranking reflects price cuts as much as hardware; "
-                        "compare on one date with --price-kind and prices of a date, or give "
-                        "economics.price in $/chip-hour")
+                        "compare at one date with --price-date YYYY-MM, or size each "
+                        "accelerator at the $/chip-hour you were quoted (--set "
+                        "economics.price=...)")
         err_console.print(warnings[0], highlight=False, soft_wrap=True)
-    with CountProgress("sizing", "of probes (at most)" if len(cands) == 1
-                       else "of candidates") as progress:
+    say_estimate(estimate.say(estimate.sizing_requests(s, len(cands), lo, hi, replications),
+                              min(jobs, len(cands))))
+    with CountProgress("sizing", "of the most probes it can take" if len(cands) == 1
+                       else "of candidates' searches") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
     verdict = sizing.mix_verdict(rows) if mix else None
@@ -136,7 +144,7 @@ def _stability(p: dict) -> str:
     if not p["stable"]:
         return "no"
     ratio = p.get("capacity_ratio")
-    return f"yes, over capacity ({ratio:.2f}x)" if ratio is not None and ratio < 1 else "yes"
+    return f"yes, {ratio:.2f}x" if ratio is not None and ratio < 1 else "yes"
 
 
 def _attainment(p: dict) -> str:
@@ -145,74 +153,93 @@ def _attainment(p: dict) -> str:
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
 
 
-def _candidate_cells(c: dict, notes: list[str] | None = None) -> list[str]:
-    """Hardware, TP, batch and price; the price's source goes under the table as a numbered
-    note when `notes` collects them (a table readable at 80 columns)."""
-    if notes is None:
-        price = f"${c['usd_per_chip_hour']:.4g} ({c['price_source']})"
-    else:
-        if c["price_source"] not in notes:
-            notes.append(c["price_source"])
-        price = f"${c['usd_per_chip_hour']:.4g} [{notes.index(c['price_source']) + 1}]"
+def _label(c: dict) -> str:
+    """A candidate in one cell: hardware, TP and batch (a mix: both groups' shares)."""
+    base = f"{c['hardware']} tp{c['tp']} b{c['max_batch']}"
     if not c.get("mix"):
-        return [c["hardware"], str(c["tp"]), str(c["max_batch"]), price]
+        return base
     hw, tp, share = c["mix"]
-    return [f"{1 - share:.0%} {c['hardware']} + {share:.0%} {hw}", f"{c['tp']} + {tp}",
-            str(c["max_batch"]), f"{price} + ${c['mix_usd_per_chip_hour']:.4g} ({hw})"]
+    return f"{1 - share:.0%} {base} + {share:.0%} {hw} tp{tp}"
 
 
-def _cost(res: dict) -> str:
-    """Cost per query, with its interval between sampled shards and the revenue share."""
-    text = f"${res['cost_per_query_provisioned']:.4g}"
-    ci, share = res.get("cost_per_query_ci95"), res.get("revenue_share")
-    if ci:
-        text += f" [${ci[0]:.4g}, ${ci[1]:.4g}]"
-    if share is not None:
-        text += f" ({percent(share)} of revenue)"
+def _price_cell(c: dict, notes: list[str]) -> str:
+    """The chip-hour price; its source goes under the table as a numbered note."""
+    def ref(source: str) -> int:
+        if source not in notes:
+            notes.append(source)
+        return notes.index(source) + 1
+
+    text = f"${c['usd_per_chip_hour']:.3g} [{ref(c['price_source'])}]"
+    if c.get("mix"):
+        text += f" + ${c['mix_usd_per_chip_hour']:.3g}"
     return text
 
 
-def _show(s, rows: list[dict], target: float, hi: int) -> None:
-    out: list[list[str]] = []
-    notes: list[str] = []
+def _cost(res: dict) -> str:
+    """Cost per query, with its interval between sampled shards."""
+    text = f"${res['cost_per_query_provisioned']:.3g}"
+    ci = res.get("cost_per_query_ci95")
+    return text + (f" [${ci[0]:.3g}, ${ci[1]:.3g}]" if ci else "")
+
+
+def _answer_row(r: dict, hi: int, notes: list[str]) -> list[str]:
+    c, res = r["candidate"], r["result"]
+    cells = [_label(c), _price_cell(c, notes)]
+    if res is None:
+        probe = r["probes"][-1]
+        return cells + [f"> {hi}", f"{percent(probe['slo_attainment'])} at {hi}", "-", "-",
+                        "-"]
+    replicas = f"{r['replicas']:,}" + (f" ({r['replicas_per_shard']}/sh.)"
+                                       if r.get("replicas_per_shard") else "")
+    share = res.get("revenue_share")
+    return cells + [replicas, percent(res["slo_attainment"]), f"{res['latency_p99_s']:.3g}",
+                    _cost(res), percent(share) if share is not None else "-"]
+
+
+def _answer_notes(rows: list[dict], hi: int) -> list[str]:
+    """Under the answer table, a line a row: which is cheapest or marginal, its
+    accelerators, its attainment interval and what its misses come from."""
+    out = []
     for i, r in enumerate(rows):
-        c, res = r["candidate"], r["result"]
-        cells = _candidate_cells(c, notes)
-        if res is None:
-            out.append(cells + [f"> {hi}", "-", _attainment(r["probes"][-1]) + f" at {hi}",
-                                "-", "-", r["probes"][-1]["slo_miss_cause"] or "-", ""])
-            continue
-        replicas = f"{r['replicas']:,}" + (f" ({r['replicas_per_shard']}/shard)"
-                                           if r.get("replicas_per_shard") else "")
-        out.append(cells + [replicas, f"{r['accelerators']:,}", _attainment(res),
-                            f"{res['latency_p99_s']:.3g}", _cost(res),
-                            res["slo_miss_cause"] or "-",
-                            ", ".join(x for x in ("cheapest" if i == 0 else "",
-                                                  "marginal" if r.get("marginal") else "") if x)])
-    console.print(table(f"{s.name}: fewest replicas whose complete answers within "
-                        f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
-                        f"{s.workload.rate_qps:,.6g} queries/s" + (
-                            f", {s.run.sample_shards} of {s.run.shards:,} shards simulated"
-                            if s.run.sample_shards else "") + f" ({assumes(s)})",
-                        ["hardware", "tp", "max batch", "$/chip-h", "replicas",
-                         "accelerators", "SLO attainment [low]", "p99 (s)", "cost/query",
-                         "misses from", ""], out))
+        res = r["result"] or r["probes"][-1]
+        seeds = len(res["seeds"])
+        bound = (f"95% lower bound {percent(res['attainment_low'])} over {seeds} seeds"
+                 if seeds > 1 else "one seed: no interval")
+        where = f"{r['accelerators']:,} accelerators" if r["result"] else f"at {hi} replicas"
+        tags = [t for t, on in (("cheapest", i == 0 and r["result"]),
+                                ("marginal", r.get("marginal"))) if on]
+        out.append(f"{_label(r['candidate'])}" + (f" ({', '.join(tags)})" if tags else "")
+                   + f": {where}, attainment {bound}, misses from "
+                   f"{res['slo_miss_cause'] or '-'}")
+    return out
+
+
+def _show(s, rows: list[dict], target: float, hi: int) -> None:
+    notes: list[str] = []
+    out = [_answer_row(r, hi, notes) for r in rows]
+    console.print(f"{s.name}: fewest replicas whose complete answers within "
+                  f"{s.limits.slo_s:g} s reach {target:.1%} (95% lower bound) at "
+                  f"{s.workload.rate_qps:,.6g} queries/s" + (
+                      f", {s.run.sample_shards} of {s.run.shards:,} shards simulated"
+                      if s.run.sample_shards else "") + f" ({assumes(s)})", highlight=False)
+    console.print(table("", ["fleet", "$/chip-h", "replicas", "SLO att.", "p99 s",
+                             "$/query", "% rev."], out))
+    for line in _answer_notes(rows, hi):
+        console.print(line, highlight=False, markup=False)
     for n, source in enumerate(notes, 1):
         console.print(f"[{n}] {source}", highlight=False, markup=False)
-    console.print(table("every probe", ["hardware", "tp", "max batch", "replicas", "stable",
-                                        "SLO attainment [low]", "complete", "p99 (s)",
-                                        "misses from"],
-                        [[*_candidate_cells(r["candidate"])[:3], str(p["replicas"]),
-                          _stability(p), _attainment(p),
+    console.print(table("every probe (Nx: capacity at full batches over the load)",
+                        ["fleet", "replicas", "stable", "SLO att. [low]", "compl.", "p99 s",
+                         "misses"],
+                        [[_label(r["candidate"]), str(p["replicas"]), _stability(p),
+                          _attainment(p),
                           percent(p["complete_fraction"]) if p["complete_fraction"] is not None
                           else "-", f"{p['latency_p99_s']:.3g}" if p["latency_p99_s"]
                           is not None else "-", p["slo_miss_cause"] or "-"]
                          for r in rows for p in r["probes"]]))
     for r in rows:
         if r["advice"]:
-            cells = _candidate_cells(r["candidate"])
-            console.print(f"{cells[0]} tp {cells[1]} batch {cells[2]}: {r['advice']}",
-                          highlight=False)
+            console.print(f"{_label(r['candidate'])}: {r['advice']}", highlight=False)
 
 
 def _hours(hours: list[int]) -> str:

@@ -51,7 +51,10 @@ def sweep_command(
         raise SearchsimError(Problem("--jobs", jobs, "an integer >= 1"))
     require_new_file(out, force)
     points = sweep.grid(scenario, overrides, [sweep.parse_vary(v) for v in vary])
-    from cli.progress import CountProgress
+    from cli.progress import CountProgress, say_estimate
+    from sim.runner import estimate
+    each = [estimate.run_requests(s) for _, s in points]
+    say_estimate(estimate.say(None if None in each else sum(e or 0.0 for e in each), jobs))
     with CountProgress("sweeping", "of grid points") as progress:
         first = points[0][1].run
         rows = sweep.run(points, jobs, progress, backend or first.backend,

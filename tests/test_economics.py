@@ -129,4 +129,5 @@ def test_an_owned_chip_hour_includes_its_share_of_the_host():
         "pue": 1.25, "usd_per_kwh": 0.1, "server_w": 8000.0}}})
     extra = 1.0 * 1.25 * 0.1  # 1 kW a chip for an hour
     assert hosts.usd_per_chip_hour - plain.usd_per_chip_hour == pytest.approx(extra)
-    assert _priced(hosts, "h100", "owned")[0] == pytest.approx(hosts.usd_per_chip_hour)
+    assert _priced(hosts, "h100", "owned").usd_per_chip_hour == pytest.approx(
+        hosts.usd_per_chip_hour)

@@ -3,7 +3,7 @@ replica by its speed, costs and capacity summed over groups, and sizing over mix
 
 import pytest
 
-from sim.model import catalog
+from sim.model import catalog, pricing
 from sim.runner import sizing
 from sim.runner.api import run
 from sim.scenario import loading
@@ -41,7 +41,7 @@ def test_the_router_sends_a_faster_replica_proportionally_more():
     assert summ["accelerators"] == 32 and summ["fleet"] == \
         "4 x h100 (tp 4) + 4 x a100_80gb (tp 4)"
     h100 = catalog.accelerator("h100").price("lambda-on-demand").usd_per_chip_hour
-    a100 = catalog.price_per_chip_hour("a100_80gb", "on-demand")  # the key's kind
+    a100 = pricing.chip_hour("a100_80gb", "on-demand")  # the key's kind
     retrieval = 16 * 0.40
     assert summ["fleet_usd_per_hour"] == pytest.approx(16 * h100 + 16 * a100 + retrieval)
     assert summ["usd_per_chip_hour"] == pytest.approx((16 * h100 + 16 * a100) / 32)

@@ -64,19 +64,23 @@ def test_bad_sizing_arguments(runner, tmp_path):
 
 
 def test_candidates_share_one_price_basis():
-    """H100 and H200 are priced on the same kind of price, shown with its source; the
-    scenario's Lambda key only holds when its own hardware is sized alone."""
+    """H100 and H200 are priced on the same kind of price, each its latest of that kind (or
+    the latest by economics.price_date), shown with its source; the scenario's Lambda key
+    only holds when its own hardware is sized alone."""
     s = loading.load(SCENARIOS / "modern_two_stage.toml")
-    both = sizing.candidates(s, ["h100", "h200"], [64], [4])
-    assert {c.price for c in both} == {"on-demand"}
-    by_hw = {c.hardware: c for c in both}
-    assert by_hw["h100"].price_source.startswith("AWS") and by_hw["h200"].price_source.startswith(
-        "AWS")
-    assert by_hw["h200"].usd_per_chip_hour == pytest.approx(84.80 / 8)
+    both = {c.hardware: c for c in sizing.candidates(s, ["h100", "h200"], [64], [4])}
+    assert {c.price for c in both.values()} == {"on-demand"}
+    assert (both["h100"].price_date, both["h100"].usd_per_chip_hour) == ("2026-03", 2.69)
+    assert (both["h200"].price_date, both["h200"].usd_per_chip_hour) == ("2026-06", 2.25)
+    assert both["h200"].price_source == "packet.ai, 1 x H200 SXM, on-demand, 2026-06"
+    dated = loading.load(SCENARIOS / "modern_two_stage.toml", ["economics.price_date=2025-06"])
+    then = {c.hardware: c for c in sizing.candidates(dated, ["h100", "h200"], [64], [4])}
+    assert then["h100"].price_source.startswith("Lambda") and then["h100"].price_date == "2024-10"
+    assert then["h200"].usd_per_chip_hour == pytest.approx(84.80 / 8)  # AWS, June 2025
     alone = sizing.candidates(s, ["h100"], [64], [4])
     assert alone[0].price == "lambda-on-demand" and alone[0].usd_per_chip_hour == 2.99
-    with pytest.raises(SearchsimError, match="1-year"):  # no 1-year H100 price in the catalog
-        sizing.candidates(s, ["h100", "a100_40gb"], [64], [8], price_kind="1-year")
+    with pytest.raises(SearchsimError, match="1-year"):  # no 1-year H200 price in the catalog
+        sizing.candidates(s, ["h100", "h200"], [64], [8], price_kind="1-year")
     with pytest.raises(SearchsimError, match="--price-kind: got 'cheap'"):
         sizing.candidates(s, ["h100"], [64], [8], price_kind="cheap")
 
@@ -100,29 +104,57 @@ def test_an_owned_fleet_is_sized_on_its_owned_chip_hour():
 
 
 def test_prices_far_apart_are_flagged():
-    """H100's first on-demand price is from 2023-07, H200's from 2025-06: 23 months."""
+    """By May 2025 H100's latest on-demand price is from 2024-10 and the A100's from 2023-06:
+    16 months; at the latest prices H100 and H200 are 3 months apart."""
     from sim.runner.sizing import Candidate, candidates, price_spread
+    s = loading.load(SCENARIOS / "modern_two_stage.toml", ["economics.price_date=2025-05"])
+    assert price_spread(candidates(s, ["h100", "a100_80gb"], [128], [4], "on-demand")) == (
+        16, "2023-06", "2024-10")
     s = loading.load(SCENARIOS / "modern_two_stage.toml")
-    assert price_spread(candidates(s, ["h100", "h200"], [128], [4], "on-demand")) == (
-        23, "2023-07", "2025-06")
+    assert price_spread(candidates(s, ["h100", "h200"], [128], [4], "on-demand")) is None
     assert price_spread(candidates(s, ["h100"], [128], [4])) is None
     close = [Candidate("a", 1, 1, "x", 1.0, "", "2025-01"),
              Candidate("b", 1, 1, "x", 1.0, "", "2025-07")]
     assert price_spread(close) is None  # six months: not flagged
 
 
-def test_one_candidate_reports_progress_probe_by_probe():
-    from sim.runner.sizing import candidates, expected_probes, size
+def test_one_candidate_reports_progress_within_each_probe():
+    """The share of the search done rises within each probe's runs (simulated time), never
+    falls, and reaches the whole at the end."""
+    from sim.runner.sizing import candidates, size
     s = loading.load(SCENARIOS / "modern_two_stage.toml",
                      ["run.duration_s=120", "run.warmup_s=10", "limits.slo_s=25",
                       "limits.deadline_s=25"])
     seen = []
-    rows = size(s, candidates(s, ["h100"], [128], [4]), 6, 12, 0.9, replications=1,
+    rows = size(s, candidates(s, ["h100"], [128], [4]), 6, 12, 0.9, replications=2,
                 progress=lambda done, total: seen.append((done, total)))
-    total = expected_probes(6, 12)
-    assert total == 4 and seen[-1] == (total, total)
-    assert len(seen) == len(rows[0]["probes"]) + 1  # after each probe, then at the end
-    assert all(done < total for done, _ in seen[:-1])
+    assert {total for _, total in seen} == {1} and seen[-1] == (1, 1)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and 0 < done[0] < 0.05
+    inside = [d for d in done if 0 < d < 1]
+    assert len(inside) > 20 * len(rows[0]["probes"])  # many ticks inside each probe
+
+
+def test_parallel_jobs_report_their_share_as_they_run():
+    """On a process pool the parent sees running jobs' shares (fractions between whole
+    jobs), and the results come back in job order."""
+    from sim.runner.parallel import map_jobs
+    seen = []
+    out = map_jobs(_slow_job, [3, 1, 2], workers=2,
+                   progress=lambda done, total: seen.append(done))
+    assert out == [3, 1, 2] and seen[-1] == 3
+    assert any(d != int(d) for d in seen)
+    assert seen == sorted(seen)
+
+
+def _slow_job(n: int) -> int:
+    import time
+
+    from sim.runner.parallel import report
+    for i in range(10):
+        time.sleep(0.1)
+        report((i + 1) / 10)
+    return n
 
 
 def test_size_report_is_a_self_contained_page(tmp_path):
@@ -141,3 +173,30 @@ def test_size_report_is_a_self_contained_page(tmp_path):
     assert "<script src" not in text and "<link" not in text  # nothing fetched
     again = CliRunner().invoke(app, args)  # an existing report needs --force
     assert again.exit_code == 2 and "a new file (or pass --force)" in again.stderr
+
+
+def test_the_answer_reads_at_80_columns():
+    """The ranking and every probe fit an 80-column terminal without folding a cell: the
+    candidate labels and figures appear whole, intervals and price sources under the table."""
+    import io
+
+    from rich.console import Console
+
+    import cli.size_cmd as size_cmd
+    s = loading.from_dict(BASE)
+    cands = sizing.candidates(s, ["h100", "a100_80gb"], [4], [1], price_kind="on-demand")
+    rows = sizing.size(s, cands, 1, 3, 0.95, replications=2)
+    out = io.StringIO()
+    real = size_cmd.console
+    size_cmd.console = Console(width=80, file=out)
+    try:
+        size_cmd._show(s, rows, 0.95, 3)
+    finally:
+        size_cmd.console = real
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    for r in rows:
+        label = size_cmd._label(r["candidate"])
+        assert sum(label in line for line in lines) >= 3  # ranking, note, probe table
+    assert any(line.startswith("[1] ") for line in lines)
+    assert any("95% lower bound" in line for line in lines)

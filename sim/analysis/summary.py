@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 
 from sim.analysis.energy import energy_figures
 from sim.analysis.tally import Reduced, Tally
-from sim.model import catalog, perf
 from sim.model.perf import useful_flops
+from sim.scenario import capacity
 from sim.units import SECONDS_PER_HOUR
 
 
@@ -84,17 +84,7 @@ def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None
     if requests_per_query == 0 or t.requests == 0:
         return None
     prompt, output = t.prompt_tokens / t.requests, t.output_tokens / t.requests
-    model = catalog.model(s.llm.model)
-    requests_per_s = 0.0  # every replica group at full batches
-    for g in s.llm.fleet:
-        hw = catalog.accelerator(g.hardware)
-        kv = perf.kv_capacity(model, hw, g.tp, s.llm.weight_bytes, s.llm.kv_memory_fraction,
-                              s.llm.engine_spec, s.llm.kv_bytes) \
-            if s.llm.batching == "continuous" else None
-        _, per_request = perf.full_batch(perf.build(s.llm, model, hw, g.tp), s.llm.max_batch,
-                                         kv, prompt, output)
-        requests_per_s += g.replicas / per_request
-    return requests_per_s / requests_per_query
+    return capacity.requests_per_s(s, prompt, output) / requests_per_query
 
 
 def _stability(s, waiting, unfinished: float) -> bool:

@@ -249,37 +249,3 @@ def find(table: dict, name: str):
             return entry
     return None
 
-
-PRICE_KINDS = ("on-demand", "1-year", "3-year", "in-house", "spot")
-
-
-def price_of(hardware: str, price: str) -> Price:
-    """A price of `hardware`: its catalog key, or a kind (`on-demand`, `1-year`, ...) for the
-    first price of that kind in the catalog, so one kind gives every accelerator a price on
-    the same basis."""
-    hw = accelerator(hardware)
-    if price in PRICE_KINDS:
-        for p in hw.prices:
-            if p.kind == price:
-                return p
-        raise SearchsimError(Problem("economics.price", price, f"a price kind {hw.key} has: "
-                                     + (", ".join(sorted({p.kind for p in hw.prices}))
-                                        or "none")))
-    return hw.price(price)
-
-
-def basis_of(hardware: str, price: str | float) -> str | float:
-    """The basis a price of `hardware` stands for, to price other accelerators alike: a
-    catalog key becomes its kind; a kind, "owned" or a $/chip-hour stays as it is."""
-    if isinstance(price, str) and price not in PRICE_KINDS and price != "owned":
-        return price_of(hardware, price).kind
-    return price
-
-
-def price_per_chip_hour(hardware: str, price: str | float) -> float:
-    """A catalog price key or kind of `hardware`, or a number already in $ per chip-hour."""
-    if isinstance(price, int | float):
-        if price <= 0:
-            raise SearchsimError(Problem("price", price, "a positive $ per chip-hour"))
-        return float(price)
-    return price_of(hardware, price).usd_per_chip_hour

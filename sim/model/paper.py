@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 
-from sim.model import catalog
+from sim.model import catalog, pricing
 from sim.model import economics as ec
 
 
@@ -136,10 +136,9 @@ def _in_house_rows(a: dict, rented_per_1k: float) -> list[Row]:
     article's in-house factor (half the cloud price)."""
     inf, own = a["inference"], catalog.ownership()
     hw = catalog.accelerator(inf["a100"]["hardware"])
-    if hw.purchase_usd is None:
+    usd_h = pricing.default_owned_chip_hour(hw.key)
+    if usd_h is None or hw.purchase_usd is None:
         return []
-    cost = ec.OwnedCost.of(hw.purchase_usd, 0.0, own.years, own.pue, own.usd_per_kwh)
-    usd_h = cost.usd_per_chip_hour_at(hw.power.prefill_w)
     rented_h = hw.price(inf["a100"]["price"]).usd_per_chip_hour
     inputs = (f"${hw.purchase_usd:,.0f} over {own.years:g} years + {hw.power.prefill_w:g} W "
               f"x PUE {own.pue:g} x ${own.usd_per_kwh:g}/kWh")

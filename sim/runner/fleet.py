@@ -6,16 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 from sim.model import catalog, perf
+from sim.scenario import capacity
 from sim.scenario.schema import Scenario
 from sim.serving.stages.continuous import Scheduling
 from sim.serving.stages.pool import ReplicaGroup
-
-
-def kv_capacity_tokens(s: Scenario, model, hardware, tp: int | None = None) -> int:
-    """KV-cache tokens a replica of the first group (or on `hardware` at `tp`) holds."""
-    return perf.kv_capacity(model, hardware, s.llm.tp if tp is None else tp,
-                            s.llm.weight_bytes, s.llm.kv_memory_fraction, s.llm.engine_spec,
-                            s.llm.kv_bytes)
 
 
 def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
@@ -25,14 +19,14 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
     out = []
     for g in s.llm.fleet:
         hw = catalog.accelerator(g.hardware)
-        kv = kv_capacity_tokens(s, model, hw, g.tp) if s.llm.batching == "continuous" else None
+        kv = capacity.kv_tokens(s, model, hw, g.tp)
         out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
                                 hw.power, hw.peak_flops,
                                 scheduling=scheduling(s, model, g.tp, kv or 0)))
     if len(out) > 1:
         prompt, output = mean_lengths(s)
-        per_request = [perf.full_batch(g.step, s.llm.batch_size, g.kv_capacity_tokens, prompt,
-                                       output)[1] for g in out]
+        per_request = [capacity.seconds_per_request(s, model, g, prompt, output, r.step)
+                       for g, r in zip(s.llm.fleet, out, strict=True)]
         out = [dataclasses.replace(g, speed=per_request[0] / p)
                for g, p in zip(out, per_request, strict=True)]
     return out

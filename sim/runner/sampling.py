@@ -24,7 +24,7 @@ import numpy as np
 from sim.analysis import summary as metrics
 from sim.errors import Problem, SearchsimError
 from sim.runner.engine import Results, Shard, finish
-from sim.runner.parallel import map_jobs
+from sim.runner.parallel import map_jobs, report
 from sim.runner.shards import shard_scenario, shard_tables, simulate_shard, staged_dirs
 from sim.scenario.schema import Scenario
 
@@ -70,8 +70,13 @@ def check(s: Scenario) -> None:
 def _one(job) -> tuple[Results, Shard]:
     s, index, shards, tables, directory = job
     si = shard_scenario(s, index, shards)
-    part = simulate_shard(si, index, shards, tables, directory, direct=True)
+    part = simulate_shard(si, index, shards, tables, directory, direct=True, progress=report)
     return finish(si, part), part
+
+
+def _shares(progress: Callable[[float], None] | None) -> Callable[[float, int], None] | None:
+    """A run's progress as the share of its shards' work done."""
+    return None if progress is None else lambda done, total: progress(done / total)
 
 
 def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
@@ -83,9 +88,7 @@ def run_sampled(s: Scenario, progress: Callable[[float], None] | None = None,
     dirs = staged_dirs(s, tables, stream_to, chosen)
     done = map_jobs(_one, [(s, i, s.run.shards, tables, None if dirs is None else dirs[k])
                            for k, i in enumerate(chosen)], s.run.jobs,
-                    backend=s.run.backend, address=s.run.ray_address)
-    if progress is not None:
-        progress(1.0)
+                    _shares(progress), s.run.backend, s.run.ray_address)
     parts = [p for _, p in done]
     summary = estimate([r.summary for r, _ in done], s.run.shards, chosen)
     summary.update(pooled_distributions(parts))

@@ -21,7 +21,7 @@ from sim.errors import Problem, SearchsimError
 from sim.io.merging import merged_batches
 from sim.io.tables import TableSink
 from sim.runner.engine import Results, Shard, finish, simulate
-from sim.runner.parallel import map_jobs
+from sim.runner.parallel import map_jobs, report
 from sim.scenario import loading
 from sim.scenario.schema import Scenario
 from sim.serving.snapshot import Snapshot
@@ -53,18 +53,21 @@ SHARDS_DIR = "shards"  # where shards streaming to files write theirs, until mer
 
 
 def simulate_shard(s: Scenario, index: int, shards: int, tables: str,
-                   directory: Path | None, direct: bool = False) -> Shard:
+                   directory: Path | None, direct: bool = False,
+                   progress: Callable[[float], None] | None = None) -> Shard:
     """One shard, its tables streamed to Parquet files in `directory` (to be merged file to
     file), or kept in memory, or discarded."""
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        return simulate(s, index, shards, tables="file", stream_to=directory, direct=direct)
-    return simulate(s, index, shards, tables="discard" if tables == "discard" else "memory",
-                    direct=direct)
+        return simulate(s, index, shards, progress, tables="file", stream_to=directory,
+                        direct=direct)
+    return simulate(s, index, shards, progress,
+                    tables="discard" if tables == "discard" else "memory", direct=direct)
 
 
 def _simulate(job) -> Shard:
-    return simulate_shard(*job)
+    s, index, shards, tables, directory = job
+    return simulate_shard(s, index, shards, tables, directory, progress=report)
 
 
 def staged_dirs(s: Scenario, tables: str, stream_to: Path | None,
@@ -135,9 +138,9 @@ def run_sharded(s: Scenario, progress: Callable[[float], None] | None = None,
     dirs = staged_dirs(s, tables, stream_to, list(range(n)))
     parts = map_jobs(_simulate, [(si, i, n, tables, None if dirs is None else dirs[i])
                                  for i, si in enumerate(scenarios)],
-                     s.run.jobs, backend=s.run.backend, address=s.run.ray_address)
-    if progress is not None:
-        progress(1.0)
+                     s.run.jobs, None if progress is None else
+                     lambda done, total: progress(done / total), s.run.backend,
+                     s.run.ray_address)
     queries, requests = shard_tables(parts, [si.llm.replica_count for si in scenarios],
                                      tables, stream_to, dirs)
     whole = Shard(functools.reduce(operator.add, [p.reduced for p in parts]),

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog
+from sim.model import catalog, pricing
 from sim.runner.api import run
-from sim.runner.parallel import map_jobs
+from sim.runner.parallel import map_jobs, report
 from sim.scenario import loading
 from sim.scenario.schema import Scenario
 
@@ -91,14 +91,15 @@ def _mean(values: list) -> float | None:
 
 
 def lower_bound(values: list[float]) -> float:
-    """Lower end of a two-sided 95% Student-t interval over independent replications."""
+    """Lower end of a two-sided 95% Student-t interval over independent replications of a
+    share, never below 0 (an attainment cannot be negative)."""
     if len(values) < 2:
         return values[0]
     from scipy.stats import t as student_t
 
     n, mean = len(values), sum(values) / len(values)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean - float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return max(0.0, mean - float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n))
 
 
 # Weights may fill at most this share of a replica's memory when sizing proposes a
@@ -133,14 +134,24 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
     return loading.from_dict(raw)
 
 
-def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = ()) -> Probe:
-    """Run the candidate at `replicas` once per seed (the scenario's own seed by default)."""
+def probe(s: Scenario, c: Candidate, replicas: int, seeds: tuple[int, ...] = (),
+          share: Callable[[float], None] | None = None) -> Probe:
+    """Run the candidate at `replicas` once per seed (the scenario's own seed by default);
+    `share(fraction)` of the probe's runs done, as they go."""
     base = candidate_scenario(s, c, replicas)
-    sums = [run(base.model_copy(update={"run": base.run.model_copy(update={"seed": seed})}),
-                tables="discard").summary for seed in (seeds or (s.run.seed,))]
+    seeds = seeds or (s.run.seed,)
+
+    def one(i: int, seed: int) -> dict:
+        def part(f: float) -> None:
+            if share is not None:
+                share((i + f) / len(seeds))
+        return run(base.model_copy(update={"run": base.run.model_copy(update={"seed": seed})}),
+                   part, tables="discard").summary
+
+    sums = [one(i, seed) for i, seed in enumerate(seeds)]
     att = [x["slo_attainment"] for x in sums if x["slo_attainment"] is not None]
     causes = [x["slo_miss_cause"] for x in sums if x["slo_miss_cause"] is not None]
-    return Probe(replicas, tuple(seeds or (s.run.seed,)), all(x["stable"] for x in sums),
+    return Probe(replicas, tuple(seeds), all(x["stable"] for x in sums),
                  _mean(att), lower_bound(att) if att else None, tuple(att),
                  _mean([x["complete_fraction"] for x in sums]),
                  _mean([x["latency_p99_s"] for x in sums]),
@@ -167,16 +178,18 @@ def expected_probes(lo: int, hi: int) -> int:
 
 def size_candidate(s: Scenario, c: Candidate, lo: int, hi: int, target: float,
                    seeds: tuple[int, ...] = (),
-                   on_probe: Callable[[int], None] | None = None) -> dict:
-    """Bisection for the fewest replicas in [lo, hi] that meet the target; `on_probe(n)`
-    after each of its probes (n so far)."""
+                   share: Callable[[float], None] | None = report) -> dict:
+    """Bisection for the fewest replicas in [lo, hi] that meet the target; `share(f)` of the
+    search done as it goes (of the most probes it can take; default: to the running job)."""
     probes: dict[int, Probe] = {}
+    most = expected_probes(lo, hi) + 1  # + the probe below the top when nothing passes
+    tell = share or (lambda f: None)
 
     def ok(r: int) -> bool:
         if r not in probes:
-            probes[r] = probe(s, c, r, seeds)
-            if on_probe is not None:
-                on_probe(len(probes))
+            done = len(probes)
+            probes[r] = probe(s, c, r, seeds, lambda f: tell((done + f) / most))
+            tell(len(probes) / most)
         return probes[r].meets(target)
 
     best = None
@@ -277,9 +290,9 @@ def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str
     when only its hardware is sized; otherwise the kind of the scenario's price (on-demand,
     1-year, ...), so different accelerators are never ranked on different kinds of price."""
     if price_kind is not None:
-        if price_kind not in catalog.PRICE_KINDS:
+        if price_kind not in pricing.PRICE_KINDS:
             raise SearchsimError(Problem("--price-kind", price_kind,
-                                         "one of: " + ", ".join(catalog.PRICE_KINDS)))
+                                         "one of: " + ", ".join(pricing.PRICE_KINDS)))
         return price_kind
     price = s.economics.price
     if hardware == [s.llm.hardware]:
@@ -288,36 +301,22 @@ def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str
         raise SearchsimError(Problem("--price-kind", None, "a price kind to compare "
                                      f"{', '.join(hardware)} on one basis (the scenario's price "
                                      "is a plain $/chip-hour)"))
-    return catalog.basis_of(s.llm.hardware, price)
+    return pricing.basis_of(s.llm.hardware, price)
 
 
-def _priced(s: Scenario, hw: str, price: str | float) -> tuple[float, str, str]:
-    if isinstance(price, int | float):
-        return float(price), "the scenario's $/chip-hour", ""
+def _priced(s: Scenario, hw: str, price: str | float) -> pricing.Quote:
     if price == "owned":  # capital + energy, at full power for the ranking
-        usd = s.economics.owned.chip_hour_at_full_power(hw)
-        return usd, "owned: capital + energy (hosts' included) at full power", ""
-    p = catalog.price_of(hw, price)
-    return p.usd_per_chip_hour, f"{p.provider}, {p.kind}, {p.date}", p.date
-
-
-STALE_MONTHS = 6  # compared prices further apart than this are flagged
+        return pricing.Quote(s.economics.owned.chip_hour_at_full_power(hw),
+                             "owned: capital + energy (hosts' included) at full power")
+    if isinstance(price, int | float):
+        return pricing.Quote(float(price), "the scenario's $/chip-hour")
+    return pricing.quote(hw, price, s.economics.price_date)
 
 
 def price_spread(cands: list[Candidate]) -> tuple[int, str, str] | None:
-    """(months between, earliest, latest) of the catalog prices the candidates are ranked
-    on, when they are more than STALE_MONTHS apart: a ranking across years of price cuts
-    says more about the dates than the hardware."""
-    dates = sorted({c.price_date for c in cands if c.price_date})
-    if len(dates) < 2:
-        return None
-
-    def month(d: str) -> int:
-        year, mon = d.split("-")[:2]
-        return int(year) * 12 + int(mon)
-
-    months = month(dates[-1]) - month(dates[0])
-    return (months, dates[0], dates[-1]) if months > STALE_MONTHS else None
+    """(months between, earliest, latest) of the catalog prices the candidates are ranked on,
+    when they are further apart than pricing.STALE_MONTHS."""
+    return pricing.spread([c.price_date for c in cands])
 
 
 def candidates(s: Scenario, hardware: list[str], batches: list[int],
@@ -325,9 +324,9 @@ def candidates(s: Scenario, hardware: list[str], batches: list[int],
     price = price_basis(s, hardware, price_kind)
     out = []
     for hw in hardware:
-        usd, source, date = _priced(s, hw, price)
+        q = _priced(s, hw, price)
         degrees = tps if tps else tp_options(s.llm.model, hw, s.llm.weight_bytes)
-        out += [Candidate(hw, d, b, price, usd, source, date) for d in degrees
+        out += [Candidate(hw, d, b, price, q.usd_per_chip_hour, q.source, q.date) for d in degrees
                 for b in batches]
     return out
 
@@ -354,17 +353,9 @@ def size(s: Scenario, cands: list[Candidate], lo: int, hi: int, target: float,
     lows = [max(lo, 2) if c.mix else lo for c in cands]  # a mix has one of each at least
     for c, low in zip(cands, lows, strict=True):  # refuse what cannot exist, before any run
         candidate_scenario(s, c, min(low, hi))
-    if len(cands) == 1 and progress is not None and backend == "local":
-        # one candidate: progress probe by probe, in this process
-        low = min(lows[0], hi)
-        total = expected_probes(low, hi)
-        rows = [size_candidate(s, cands[0], low, hi, target, seeds,
-                               lambda n: progress(min(n, total - 1), total))]
-        progress(total, total)
-    else:
-        rows = map_jobs(_job, [(s, c, min(low, hi), hi, target, seeds)
-                               for c, low in zip(cands, lows, strict=True)], jobs, progress,
-                        backend, address)
+    rows = map_jobs(_job, [(s, c, min(low, hi), hi, target, seeds)
+                           for c, low in zip(cands, lows, strict=True)], jobs, progress,
+                    backend, address)
     return sorted(rows, key=lambda r: (r["result"] is None, (r["result"] or {}).get(
         "cost_per_query_provisioned") or math.inf))
 
@@ -382,7 +373,7 @@ def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str
         for hw in mix_hardware:
             if hw == c.hardware:
                 continue
-            usd, _, _ = _priced(s, hw, catalog.basis_of(c.hardware, c.price))
+            usd = _priced(s, hw, pricing.basis_of(c.hardware, c.price)).usd_per_chip_hour
             for tp in tps or [smallest_tp(s.llm.model, hw, s.llm.weight_bytes)]:
                 out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
                         for share in MIX_SHARES]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sim.errors import Problem, SearchsimError
 from sim.runner import api
-from sim.runner.parallel import map_jobs
+from sim.runner.parallel import map_jobs, report
 from sim.scenario import loading
 from sim.scenario.schema import Scenario
 
@@ -51,7 +51,7 @@ def grid(path, overrides: list[str], varies: list[tuple[str, list]]
 
 
 def _summary(s) -> dict:
-    return api.run(s, tables="discard").summary
+    return api.run(s, report, tables="discard").summary
 
 
 def run(points: list[tuple[dict, Scenario]], workers: int = 1,

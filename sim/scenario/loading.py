@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from sim.errors import Problem, SearchsimError, unknown_key
-from sim.model import catalog, perf
+from sim.model import catalog, perf, pricing
 from sim.scenario.schema import Scenario
 
 
@@ -95,18 +95,26 @@ def _check_catalog(s: Scenario) -> None:
     if s.llm.step_model == "roofline":
         from sim.model import profile
         profile.load(s.llm.profile)
-    price = s.economics.price
+    _check_price(s, hw)
+    for i, g in enumerate(s.llm.fleet):
+        _check_group(s, g, "llm" if i == 0 else f"llm.groups[{i - 1}]")
+
+
+def _check_price(s: Scenario, hw) -> None:
+    """The price names a kind (with a price of it by `price_date`), a key of the
+    hardware's, or a positive $/chip-hour."""
+    price, date = s.economics.price, s.economics.price_date
+    if date is not None:
+        pricing.month_index(date, "economics.price_date")
+    if s.economics.is_owned:
+        return
     kinds = sorted({p.kind for p in hw.prices})
-    if not s.economics.is_owned and isinstance(price, str) and \
-            price not in [p.key for p in hw.prices] + kinds:
+    if isinstance(price, str) and price not in kinds and price not in [p.key for p in hw.prices]:
         valid = ", ".join([*kinds, *(p.key for p in hw.prices)]) or "none"
         raise SearchsimError(Problem("economics.price", price,
                                      f"a $/chip-hour, 'owned', or a price of {hw.key}: "
                                      f"{valid}"))
-    if isinstance(price, int | float) and not 0 < price < float("inf"):
-        raise SearchsimError(Problem("economics.price", price, "a positive $/chip-hour"))
-    for i, g in enumerate(s.llm.fleet):
-        _check_group(s, g, "llm" if i == 0 else f"llm.groups[{i - 1}]")
+    pricing.quote(hw.key, price, date)  # a kind it has, by the date; a positive number
 
 
 def _check_group(s: Scenario, g, where: str) -> None:

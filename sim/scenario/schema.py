@@ -12,7 +12,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog
+from sim.model import catalog, pricing
 from sim.model import distributions as d
 from sim.model import engine as engine_data
 from sim.model import precision as precisions
@@ -372,9 +372,8 @@ class Owned(_Section):
     def chip_hour_at_full_power(self, hardware: str) -> float:
         """An owned chip-hour drawing its full (prompt-phase) power and its share of its
         host's: the one figure a ranking or a pre-run price of an owned fleet uses."""
-        hw = catalog.accelerator(hardware)
-        watts = hw.power.prefill_w + self.server_w / self.chips_per_server
-        return self.cost(hw.key).usd_per_chip_hour_at(watts)
+        return pricing.owned_chip_hour(self.cost(hardware), hardware,
+                                       self.server_w / self.chips_per_server)
 
 
 class Faults(_Section):
@@ -452,10 +451,13 @@ def _or_exponential(given: Dist | None, mean: float) -> d.Distribution:
 
 
 class Economics(_Section):
-    # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": the first price of
-    # that kind for llm.hardware), a catalog price key of llm.hardware, $ per chip-hour, or
+    # a price kind ("on-demand", "1-year", "3-year", "in-house", "spot": each accelerator's
+    # latest price of that kind), a catalog price key of llm.hardware, $ per chip-hour, or
     # "owned": the fleet is owned, priced by `owned` (capital + measured energy)
     price: str | float = "on-demand"
+    # YYYY-MM: a price kind picks each accelerator's latest price dated on or before it, so
+    # accelerators are compared at one date (default: the latest prices in the catalog)
+    price_date: str | None = None
     revenue_per_query: float = Field(0.0476, gt=0)
     owned: Owned = Field(default_factory=Owned)  # also reported beside a rented price
 
@@ -484,8 +486,8 @@ class Scenario(_Section):
             return self.economics.owned.chip_hour_at_full_power(hardware)
         price = self.economics.price
         if hardware != self.llm.hardware:
-            price = catalog.basis_of(self.llm.hardware, price)
-        return catalog.price_per_chip_hour(hardware, price)
+            price = pricing.basis_of(self.llm.hardware, price)
+        return pricing.chip_hour(hardware, price, self.economics.price_date)
 
     @property
     def accelerators_usd_per_hour(self) -> float:

@@ -1,0 +1,33 @@
+"""What a scenario's LLM fleet sustains with every replica running full batches: the one
+place both the mixed fleet's relative speeds and the summary's capacity come from."""
+
+from __future__ import annotations
+
+from sim.model import catalog, perf
+from sim.scenario.schema import Group, Scenario
+
+
+def kv_tokens(s: Scenario, model, hardware, tp: int) -> int | None:
+    """KV-cache tokens a replica on `hardware` at `tp` holds (None: static batching, whose
+    batch the KV cache does not bound)."""
+    if s.llm.batching != "continuous":
+        return None
+    return perf.kv_capacity(model, hardware, tp, s.llm.weight_bytes, s.llm.kv_memory_fraction,
+                            s.llm.engine_spec, s.llm.kv_bytes)
+
+
+def seconds_per_request(s: Scenario, model, g: Group, prompt: float, output: float,
+                        step: perf.StepModel | None = None) -> float:
+    """Replica-seconds per request of `prompt` and `output` tokens on group `g` at full
+    batches (`step`: the group's step model when already built)."""
+    hw = catalog.accelerator(g.hardware)
+    step = step if step is not None else perf.build(s.llm, model, hw, g.tp)
+    return perf.full_batch(step, s.llm.batch_size, kv_tokens(s, model, hw, g.tp), prompt,
+                           output)[1]
+
+
+def requests_per_s(s: Scenario, prompt: float, output: float) -> float:
+    """Requests per second the whole fleet serves at full batches."""
+    model = catalog.model(s.llm.model)
+    return sum(g.replicas / seconds_per_request(s, model, g, prompt, output)
+               for g in s.llm.fleet)
