@@ -38,11 +38,11 @@ def test_the_blocker_case_says_add_replicas_and_eight_are_found():
     base = ["size", "scenarios/modern_two_stage.toml", "--set", "limits.slo_s=25", "--set",
             "limits.deadline_s=25", "--set", "run.duration_s=600", "--replications", "2",
             "--json"]
-    low = json.loads(runner.invoke(app, [*base, "--replicas", "4:7"]).output)[0]
+    low = json.loads(runner.invoke(app, [*base, "--replicas", "4:7"]).stdout)[0]
     assert low["replicas"] is None
     assert "add replicas" in low["advice"] and "will not fix" not in low["advice"]
     assert low["probes"][-1]["slo_miss_cause"] == "queueing"
-    wide = json.loads(runner.invoke(app, [*base, "--replicas", "4:9"]).output)[0]
+    wide = json.loads(runner.invoke(app, [*base, "--replicas", "4:9"]).stdout)[0]
     assert wide["replicas"] == 8
 
 

@@ -42,7 +42,8 @@ SCENARIO_CASES = [
     ('workload.arrival="trace"', "workload.trace: got None, expected a [workload.trace] "
                                  "table with `path` (arrival = trace)"),
     ('llm.router="random"',
-     "llm.router: got 'random', expected one of 'round_robin' or 'least_outstanding'"),
+     "llm.router: got 'random', expected one of 'round_robin', 'least_outstanding' or "
+     "'prefix_affinity'"),
     ('limits.policy="drop"',
      "limits.policy: got 'drop', expected one of 'none', 'partial' or 'degrade'"),
     ('llm.batching="dynamic"',

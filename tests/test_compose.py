@@ -1,7 +1,8 @@
 """Features compose: scenarios drawn from the product of router x engine (schedulers,
 blocks, swapping) x memory x faults (replicas, domains, retrieval) x deadline policy x
-cache x mixed groups x shards / sampled shards x architecture, each checked for
-conservation and accounting (issue 20)."""
+cache x mixed groups x shards / sampled shards x architecture x passages and prefix caching
+(with affinity routing), each checked for conservation and accounting (issues 20, 22), with
+the scheduler's invariants checked before every iteration."""
 
 import json
 import math
@@ -15,6 +16,7 @@ from sim.io.rundir import summary_json
 from sim.model import catalog
 from sim.runner.api import run
 from sim.scenario import loading
+from sim.serving.stages.continuous import ContinuousReplica
 
 ENGINES = ["vllm-v1", "vllm-v0", "sglang", "trtllm", "splitwise", "fastertransformer"]
 
@@ -25,11 +27,13 @@ features = st.fixed_dictionaries({
     "tight_memory": st.booleans(),
     "faults": st.sampled_from(["none", "replicas", "domains", "retrieval"]),
     "policy": st.sampled_from(["none", "partial", "degrade"]),
-    "cache": st.sampled_from(["none", "lru"]),
+    "cache": st.sampled_from(["none", "lru", "semantic"]),
     "groups": st.booleans(),
     "shards": st.sampled_from(["one", "two", "sampled"]),
     "arch": st.sampled_from(["two_stage", "chatgpt_equivalent"]),
     "heavy": st.booleans(),
+    "prefix": st.sampled_from(["none", "cache", "affinity"]),
+    "corpus": st.booleans(),
     "seed": st.integers(0, 10_000),
 })
 
@@ -43,13 +47,21 @@ def scenario_of(f: dict):
         llm["kv_memory_fraction"] = 0.002  # ~1,000 tokens: preemptions under load
     if f["groups"]:
         llm["groups"] = [{"hardware": "a100_80gb", "tp": 1, "replicas": 4}]
+    if f["prefix"] != "none" and f["engine"] != "fastertransformer":  # continuous only
+        llm["prefix_cache"] = {"memory_fraction": 0.3, "block_tokens": 16}
+        if f["prefix"] == "affinity":
+            llm["router"] = "prefix_affinity"
     raw = {"run": {"duration_s": 60.0, "warmup_s": 5.0, "drain_s": 120.0, "seed": f["seed"]},
            "workload": {"rate_qps": 8.0 if f["heavy"] else 1.5, "distinct_queries": 50,
                         "query_tokens": {"dist": "lognormal", "mean": 100, "cv": 1.0},
-                        "response_tokens": {"dist": "lognormal", "mean": 60, "cv": 1.0}},
-           "cache": {"policy": f["cache"], "capacity": 20},
+                        "response_tokens": {"dist": "lognormal", "mean": 60, "cv": 1.0},
+                        "instruction_tokens": 40 if f["corpus"] else 0},
+           "cache": {"policy": "none" if f["cache"] == "none" else "lru", "capacity": 20,
+                     **({"semantic": {"threshold": 0.8, "cluster_size": {
+                         "dist": "fixed", "value": 5}, "lookup_s": 0.01}}
+                        if f["cache"] == "semantic" else {})},
            "retrieval": {"servers": 4, "passage_tokens": {"dist": "fixed", "value": 200},
-                         "retries": 1},
+                         "retries": 1, **({"corpus_passages": 30} if f["corpus"] else {})},
            "architecture": {"kind": f["arch"], "k": 3, "samples": 2},
            "limits": {"slo_s": 8.0, "policy": f["policy"], "deadline_s": 8.0},
            "economics": {"price": "on-demand"}, "llm": llm}
@@ -69,7 +81,11 @@ def scenario_of(f: dict):
 
 def check(f: dict) -> None:
     s = scenario_of(f)
-    res = run(s)
+    ContinuousReplica.check_invariants = True
+    try:
+        res = run(s)
+    finally:
+        ContinuousReplica.check_invariants = False
     x = res.summary
     # the summary is finite JSON: no NaN or infinity written
     text = summary_json(x)
@@ -91,13 +107,30 @@ def check(f: dict) -> None:
         assert (r.groupby("query_id").size().reindex(q.query_id, fill_value=0).to_numpy()
                 == q.requests.fillna(0).to_numpy()).all()
         # chip-seconds billed to requests never exceed the pool's busy chip-seconds, and
-        # equal them when nothing fails (a failure loses the iteration it cuts short)
+        # equal them when nothing fails and the run drained (a failure loses the iteration
+        # it cuts short; so does the end of a run that did not drain)
         snap = res.snapshot
         busy = snap.busy_chips.integral(0.0, snap.end)
         billed = float(r.accelerator_s.sum())
         assert billed <= busy * (1 + 1e-9) + 1e-9
-        if f["faults"] in ("none", "retrieval"):
+        if f["faults"] in ("none", "retrieval") and x["llm_requests_unfinished"] == 0:
             assert billed == pytest.approx(busy, rel=1e-6, abs=1e-9)
+    # every prompt token of a finished request was prefilled or read from a prefix cache
+    # (exactly once unless preempted or retried), and a read leaves a token to compute
+    done = r[~r.cancelled & r.finished.notna()]
+    assert (done.prefilled_tokens + done.cached_tokens >= done.prompt_tokens).all()
+    once = done[(done.preemptions == 0) & (done.retries == 0)]
+    assert (once.prefilled_tokens + once.cached_tokens == once.prompt_tokens).all()
+    assert (once.cached_tokens < once.prompt_tokens).all()
+    if f["cache"] == "semantic" and not sampled:
+        window = q[q.in_window]
+        assert (window.semantic_hit <= window.cache_hit).all()  # a semantic hit is a hit
+        assert x["answers_from_other_queries"] == int(window.semantic_hit.sum())
+        assert (window.semantic_false_hit <= window.semantic_hit).all()
+    if s.llm.prefix_cache is None:
+        assert (r.cached_tokens == 0).all() and "prefix_hit_tokens" not in x
+    else:
+        assert x["prefix_hit_rate_tokens"] is None or 0 <= x["prefix_hit_rate_tokens"] <= 1
     # energy between every chip idle and every chip at full power over the run
     chips = sum(g.chips for g in s.llm.fleet)
     hw = [catalog.accelerator(g.hardware) for g in s.llm.fleet]

@@ -126,7 +126,9 @@ def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
     return {**_identity(s, arch, snap), **load, **_latency(t, load["stable"]),
             **_answers(s, t), **use,
             **_cost(s, arch, t, use, load["sustainable_qps"], chip_rate), **energy,
-            **_serving(t, snap, s.run.warmup_s, s.run.duration_s)}
+            **_serving(t, snap, s.run.warmup_s, s.run.duration_s),
+            **(_prefix(s, t) if s.llm.prefix_cache is not None else {}),
+            **(_semantic(s, t) if s.cache.semantic_on else {})}
 
 
 def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.Table,
@@ -304,7 +306,10 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
         if arch.retrieves else 0.0
     fleet_usd_h = chips * usd_chip_h + retrieval_usd_h
     n = t.n_done
-    prov = fleet_usd_h * seconds / SECONDS_PER_HOUR / n if n else None
+    # semantic-cache lookups are paid per lookup (embedding model and index)
+    lookups = t.semantic_lookups * s.cache.semantic.usd_per_lookup if s.cache.semantic_on \
+        else 0.0
+    prov = (fleet_usd_h * seconds / SECONDS_PER_HOUR + lookups) / n if n else None
     busy_chip_s = use["accelerator_utilization"] * chips * seconds
     busy = busy_chip_s * usd_chip_h / SECONDS_PER_HOUR / n if n else None
     revenue = s.economics.revenue_per_query
@@ -324,6 +329,29 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
         "revenue_share_at_capacity": capacity / revenue if capacity is not None else None,
         "tokens_in": t.tokens_in,
         "tokens_out": t.tokens_out,
+    }
+
+
+def _prefix(s, t: Reduced) -> dict:
+    """Prefix caching: the window's prompt tokens read from replicas' prefix caches instead
+    of prefilled, as a share of the prompt tokens and of the requests that read any."""
+    return {
+        "prefix_hit_tokens": t.cached_tokens,
+        "prefix_hit_rate_tokens": _ratio(t.cached_tokens, t.prompt_tokens),
+        "prefix_hit_rate_requests": _ratio(t.cached_requests, t.requests),
+    }
+
+
+def _semantic(s, t: Reduced) -> dict:
+    """The semantic cache: window queries it answered from near-duplicates' results (and
+    of those, how many from a query of another intent), its lookups and their cost."""
+    lookup_usd = t.semantic_lookups * s.cache.semantic.usd_per_lookup
+    return {
+        "semantic_lookups": t.semantic_lookups,
+        "semantic_hit_rate": _ratio(t.semantic_hits, t.n),
+        "answers_from_other_queries": t.semantic_hits,
+        "semantic_false_hit_share": _ratio(t.semantic_false_hits, t.semantic_hits),
+        "semantic_lookup_usd_per_query": _ratio(lookup_usd, t.n_done),
     }
 
 

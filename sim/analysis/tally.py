@@ -50,6 +50,11 @@ class Reduced:
     prompt_tokens: int = 0
     output_tokens: int = 0
     model_tokens: int = 0  # prompt (and recomputation) + generated tokens fed back in
+    cached_tokens: int = 0  # prompt tokens read from a prefix cache instead of prefilled
+    cached_requests: int = 0  # requests that read any
+    semantic_lookups: int = 0  # window queries whose exact key missed (the semantic cache's)
+    semantic_hits: int = 0  # of those, answered from a near-duplicate's result
+    semantic_false_hits: int = 0  # of those, from a query of another intent
     accelerator_s: float = 0.0
     cancelled: int = 0
     tpot_sum: float = 0.0
@@ -157,6 +162,10 @@ class Tally:
         timeouts = int(col("retrieval_timeouts")[window].sum())
         r.retrieval_timeouts += timeouts
         r.retrieval_cut_calls += failed_calls - timeouts  # cut by a server failure
+        semantic = col("semantic_hit")
+        r.semantic_lookups += int((window & (~col("cache_hit") | semantic)).sum())
+        r.semantic_hits += int((window & semantic).sum())
+        r.semantic_false_hits += int((window & col("semantic_false_hit")).sum())
         r.tokens_in += int(col("tokens_in")[window].sum())
         r.tokens_out += int(col("tokens_out")[window].sum())
 
@@ -174,6 +183,9 @@ class Tally:
         r.model_tokens += int((col("prefilled_tokens")[window]
                                + np.maximum(generated - 1, 0)).sum())
         r.accelerator_s += _sum(col("accelerator_s")[window])
+        cached = col("cached_tokens")[window]
+        r.cached_tokens += int(cached.sum())
+        r.cached_requests += int((cached > 0).sum())
         r.cancelled += int((window & cancelled).sum())
         r.lost += int((window & col("lost")).sum())
         r.retried += int((window & (col("retries") > 0)).sum())

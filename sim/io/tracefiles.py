@@ -20,8 +20,9 @@ def _write(batches, out: Path, kind: str) -> int:
     schema = SCHEMA.with_metadata({"searchsim.kind": kind})
     rows = 0
     with replacing(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for b in batches:
-            writer.write_batch(b)
+        for b in batches:  # the canonical columns (block hashes are not kept)
+            writer.write_batch(pa.record_batch([b.column(n) for n in SCHEMA.names],
+                                               schema=schema))
             rows += b.num_rows
     return rows
 

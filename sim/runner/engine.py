@@ -25,9 +25,11 @@ from sim.serving import arrivals as workload
 from sim.serving import cache as cache_mod
 from sim.serving.architectures import architecture
 from sim.serving.monitor import Marks
+from sim.serving.passages import Corpus
 from sim.serving.pipeline import Pipeline
 from sim.serving.records import Recorder
 from sim.serving.rng import streams
+from sim.serving.semantic import Clusters, SemanticCache
 from sim.serving.snapshot import Snapshot
 from sim.serving.stages.pool import LLMPool
 from sim.serving.stages.retrieval import RetrievalPool
@@ -48,7 +50,8 @@ class Results:
 def architecture_of(s: Scenario):
     """The architecture that runs (an LLM request trace replaces the scenario's)."""
     trace = s.workload.replayed
-    return architecture(s.architecture, None if trace is None else trace.kind)
+    return architecture(s.architecture, None if trace is None else trace.kind,
+                        s.workload.instruction_tokens)
 
 
 def _run_clock(env: simpy.Environment, pipe: Pipeline, s: Scenario,
@@ -119,7 +122,11 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     retrieval = _retrieval(env, s, arch.retrieves, marks, rngs)
     pipe = Pipeline(env, arch, cache,
                     s.cache.hit_latency_s, s.limits, pool, retrieval, rec,
-                    shard=(shard, shards), direct=direct)
+                    shard=(shard, shards), direct=direct, corpus=_corpus(s),
+                    prefix_block=s.llm.prefix_block_tokens if s.llm.prefix_cache else None,
+                    semantic=_semantic(s, cache, rngs),
+                    lookup_s=s.cache.semantic.lookup_s if s.cache.semantic is not None
+                    and s.cache.semantic_on else 0.0)
     keys = workload.QueryKeys(s.workload.distinct_queries, s.workload.zipf_alpha,
                               s.workload.one_off_share, rngs["query_ids"],
                               (shard, shards) if direct else None)
@@ -136,6 +143,27 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     rec.close()
     return Shard(tally.reduced(), pool.snapshot(retrieval, env.now), measured.run.duration_s,
                  sinks["queries"].close(), sinks["requests"].close())
+
+
+def _semantic(s: Scenario, cache, rngs: dict) -> SemanticCache | None:
+    """The semantic cache in front of the result cache, when it can serve anything."""
+    if not s.cache.semantic_on:
+        return None
+    cfg = s.cache.semantic
+    assert cfg is not None
+    clusters = Clusters(s.workload.distinct_queries, cfg.cluster_size.build(),
+                        np.random.default_rng([s.run.seed, 11]))  # the same in every shard
+    return SemanticCache(cache, clusters, cfg, rngs["semantic"])
+
+
+def _corpus(s: Scenario) -> Corpus | None:
+    """The passages retrieval draws from, when the scenario has a corpus: the same in every
+    shard and run of a seed (a passage is a fixed object)."""
+    r = s.retrieval
+    if r.corpus_passages is None:
+        return None
+    return Corpus(r.corpus_passages, r.passage_zipf_alpha, r.passage_tokens.build(),
+                  s.run.seed)
 
 
 def _retrieval(env: simpy.Environment, s: Scenario, used: bool, marks: Marks, rngs: dict

@@ -37,7 +37,7 @@ EXTENSIVE = {
     "preemptions", "refusals", "cancelled_requests", "llm_requests_submitted",
     "llm_requests_unfinished", "requests_retried", "requests_lost",
     "queries_affected_by_failures", "retrieval_timeouts", "host_energy_kwh", "slo_misses",
-    "retrieval_cut_calls"}
+    "retrieval_cut_calls", "prefix_hit_tokens"}
 # the largest any shard saw (a mean of maxima is no maximum)
 MAXIMA = {"max_batch_seen", "kv_peak_fraction"}
 SHARES = {"revenue_share", "accelerator_utilization", "slo_attainment", "complete_fraction",

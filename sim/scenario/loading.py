@@ -74,8 +74,14 @@ def _resolve_trace(s: Scenario) -> Scenario:
     from sim.traces.formats import resolve  # only scenarios that replay a trace need it
     if not Path(t.path).is_file():
         raise SearchsimError(Problem("workload.trace.path", t.path, "an existing trace file"))
-    kind = resolve(Path(t.path), t.format, t.mapping, t.time_unit).kind
-    trace = t.model_copy(update={"kind": kind})
+    fmt = resolve(Path(t.path), t.format, t.mapping, t.time_unit)
+    if fmt.blocks and s.llm.prefix_cache is not None and \
+            s.llm.prefix_block_tokens != fmt.block_tokens:
+        raise SearchsimError(Problem(
+            "llm.prefix_cache.block_tokens", s.llm.prefix_block_tokens,
+            f"{fmt.block_tokens} (the {fmt.name} trace's {fmt.blocks} are blocks of "
+            f"{fmt.block_tokens} tokens)"))
+    trace = t.model_copy(update={"kind": fmt.kind})
     return s.model_copy(update={"workload": s.workload.model_copy(update={"trace": trace})})
 
 
@@ -194,7 +200,29 @@ def from_dict(raw: dict) -> Scenario:
         raise SearchsimError([_problem(e) for e in exc.errors()]) from None
     _check_catalog(s)
     _check_size(s)
+    _check_prefix(s)
     return _resolve_trace(s)
+
+
+def _check_prefix(s: Scenario) -> None:
+    """Prefix caching runs on continuous batching; affinity routing needs a prefix cache; a
+    corpus holds at least K distinct passages."""
+    if s.llm.prefix_cache is not None and s.llm.batching != "continuous":
+        raise SearchsimError(Problem("llm.prefix_cache", "a table",
+                                     f"continuous batching (the engine '{s.llm.engine}' "
+                                     f"batches {s.llm.batching})"))
+    if s.llm.router == "prefix_affinity" and s.llm.prefix_cache is None:
+        raise SearchsimError(Problem("llm.router", "prefix_affinity",
+                                     "an [llm.prefix_cache] table to route by"))
+    if s.cache.semantic is not None and s.cache.policy != "lru":
+        raise SearchsimError(Problem("cache.semantic", "a table", "cache.policy = 'lru' (it "
+                                     f"serves the LRU cache's entries; the policy is "
+                                     f"'{s.cache.policy}')"))
+    corpus = s.retrieval.corpus_passages
+    if corpus is not None and s.architecture.kind == "two_stage" and corpus < s.architecture.k:
+        raise SearchsimError(Problem("retrieval.corpus_passages", corpus,
+                                     f"at least architecture.k = {s.architecture.k} "
+                                     "passages (a query's passages are distinct)"))
 
 
 def _check_size(s: Scenario) -> None:

@@ -139,6 +139,9 @@ class Workload(_Section):
     one_off_share: float = Field(0.0, ge=0, le=1)
     query_tokens: Dist = Dist(dist="fixed", value=50, unit="words")
     response_tokens: Dist = Dist(dist="fixed", value=400, unit="words")
+    # a fixed instruction (system prompt) before every generated request's prompt, laid
+    # out [instruction][passage][query]: shared by all, so cacheable with llm.prefix_cache
+    instruction_tokens: int = Field(0, ge=0)
 
     @property
     def replayed(self) -> Trace | None:
@@ -164,6 +167,20 @@ class Workload(_Section):
         return self
 
 
+class SemanticCaching(_Section):
+    """A semantic cache in front of the LRU result cache (sim/serving/semantic.py)."""
+
+    threshold: float = Field(0.9, gt=0, le=1)  # similarity to serve at; 1: off
+    # queries per cluster of near-duplicates (consecutive query ranks)
+    cluster_size: Dist = Dist(dist="fixed", value=4)
+    paraphrase_share: float = Field(0.6, ge=0, le=1)  # same-cluster pairs of the same intent
+    # embedding distance (1 - cosine similarity) of a paraphrase and of a related query
+    paraphrase_distance: Dist = Dist(dist="exponential", mean=0.04)
+    other_distance: Dist = Dist(dist="exponential", mean=0.2)
+    lookup_s: float = Field(0.005, ge=0)  # embedding + vector search, on every exact miss
+    usd_per_lookup: float = Field(0.0, ge=0)  # its cost (embedding model and index)
+
+
 class Cache(_Section):
     policy: Literal["none", "lru", "bernoulli"] = "none"
     capacity: int = Field(100_000, ge=0)
@@ -175,6 +192,12 @@ class Cache(_Section):
     flush_at_s: tuple[float, ...] = ()
     flush_every_s: float | None = Field(None, gt=0)
     flush_fraction: float = Field(1.0, gt=0, le=1)
+    semantic: SemanticCaching | None = None  # none unless the table is given (lru only)
+
+    @property
+    def semantic_on(self) -> bool:
+        """A semantic cache that can serve anything (a threshold of 1 admits nothing)."""
+        return self.semantic is not None and self.semantic.threshold < 1.0
 
     @model_validator(mode="after")
     def _flush_times(self):
@@ -194,6 +217,11 @@ class Retrieval(_Section):
     timeout_s: float | None = Field(None, gt=0)
     retries: int = Field(0, ge=0)
     on_failure: Literal["degrade", "fail"] = "degrade"
+    # passages as objects: the K passages of a query are a fixed function of its key, drawn
+    # from Zipf(passage_zipf_alpha) over this many passages, each of a fixed length (from
+    # passage_tokens); None: every request's passage is a fresh draw of passage_tokens
+    corpus_passages: int | None = Field(None, ge=1, le=50_000_000)
+    passage_zipf_alpha: float = Field(0.9, ge=0)
 
 
 # what an older key is when neither it nor the engine says
@@ -212,12 +240,25 @@ class Group(_Section):
         return self.tp * self.replicas
 
 
+class PrefixCaching(_Section):
+    """Each replica keeps the KV blocks of prompt prefixes it computed (the instruction,
+    passages) in `memory_fraction` of its KV budget, LRU by block; a request whose prompt
+    starts with cached blocks skips their prefill (continuous batching only)."""
+
+    memory_fraction: float = Field(0.2, gt=0, lt=1)
+    block_tokens: int | None = Field(None, ge=1)  # None: the engine's KV block size
+    # prefix_affinity router: the replica holding the longest prefix unless its load is
+    # more than this many requests above the least loaded replica's
+    affinity_slack: int = Field(4, ge=0)
+
+
 class LLM(_Section):
     model: str = "gpt3_175b"
     hardware: str = "a100_40gb"
     tp: int = Field(16, ge=1)  # accelerators per replica (tensor/model-parallel degree)
     replicas: int = Field(1, ge=1)
-    router: Literal["round_robin", "least_outstanding"] = "least_outstanding"
+    router: Literal["round_robin", "least_outstanding", "prefix_affinity"] = \
+        "least_outstanding"
     # the serving engine (`searchsim engines`): scheduler, KV-cache management and step-time
     # profile, as data in sim/data/engines; `engine_options` overrides its keys one by one
     engine: str = engine_data.DEFAULT
@@ -251,6 +292,13 @@ class LLM(_Section):
     # in the same pool, beside the first (hardware, tp, replicas); the router weighs each
     # replica by its speed
     groups: tuple[Group, ...] = ()
+    prefix_cache: PrefixCaching | None = None  # none unless the table is given
+
+    @property
+    def prefix_block_tokens(self) -> int:
+        """Tokens per cached block: the table's, else the engine's KV block."""
+        given = self.prefix_cache.block_tokens if self.prefix_cache is not None else None
+        return given or self.engine_spec.block_size
 
     @model_validator(mode="after")
     def _resolve_engine(self):

@@ -37,6 +37,11 @@ class LRU:
         self._entries.move_to_end(key)
         return True
 
+    def peek(self, key: int, now: float) -> bool:
+        """Whether `key` has a live entry, without using it."""
+        inserted = self._entries.get(key)
+        return inserted is not None and (self.ttl is None or now - inserted <= self.ttl)
+
     def insert(self, key: int, now: float) -> None:
         if self.capacity <= 0:
             return

@@ -6,6 +6,7 @@ are not processes, they are events the replicas' scheduler loops complete.
 
 from __future__ import annotations
 
+import numpy as np
 from simpy.events import Timeout
 
 from sim.serving.arrivals import token_counts
@@ -23,15 +24,21 @@ class Pipeline:
     """Holds the stages and runs queries through them; calls `on_query` when each ends."""
 
     def __init__(self, env, arch, cache, hit_latency_s: float, limits, pool, retrieval,
-                 records, shard=(0, 1), direct: bool = False):
+                 records, shard=(0, 1), direct: bool = False, corpus=None,
+                 prefix_block: int | None = None, semantic=None, lookup_s: float = 0.0):
         """`records` is told of each query's arrival and end (a `Recorder`). `shard`: this
         pipeline's (index, count): it keeps the stream's queries that hash to it, or, `direct`,
-        its stream holds only its own (query ids then interleave: index + count x arrival)."""
+        its stream holds only its own (query ids then interleave: index + count x arrival).
+        `corpus`: the passages retrieval returns (None: anonymous draws); `prefix_block`:
+        tokens per block of the replicas' prefix caches (None: no prefix caching).
+        `semantic`: a semantic cache an exact miss consults, `lookup_s` after it arrives."""
         self.env, self.arch, self.cache = env, arch, cache
         self.hit_latency_s, self.limits = hit_latency_s, limits
         self.pool, self.retrieval, self.records = pool, retrieval, records
         self.shard, self.shards = shard
         self.direct = direct
+        self.corpus, self.prefix_block = corpus, prefix_block
+        self.semantic, self.lookup_s = semantic, lookup_s
         self.pending: dict[int, Query] = {}
         self.arrived = 0
         self.source_done = False
@@ -47,9 +54,15 @@ class Pipeline:
             out = chunk["output"].reshape(n, 1)
         else:
             out = token_counts(dists["response"], rngs["response_tokens"], n * fan).reshape(n, fan)
-        psg = (token_counts(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
-               if self.arch.retrieves else None)
-        return key, qtok, out, psg
+        ids = None
+        if not self.arch.retrieves:
+            psg = None
+        elif self.corpus is not None:  # a fixed function of the key: no draw
+            ids = self.corpus.passages(np.asarray(key), fan)
+            psg = self.corpus.lengths(ids)
+        else:
+            psg = token_counts(dists["passage"], rngs["passage_tokens"], n * fan).reshape(n, fan)
+        return key, qtok, out, psg, ids
 
     def source(self, arrivals, keys, dists, rngs):
         env = self.env
@@ -57,36 +70,61 @@ class Pipeline:
         plain = not self.arch.retrieves and not self.limits.watches
         stride, offset = (self.shards, self.shard) if self.direct else (1, 0)
         for chunk in arrivals:
-            key, qtok, out, psg = self._columns(chunk, keys, dists, rngs)
+            key, qtok, out, psg, ids = self._columns(chunk, keys, dists, rngs)
+            chains = chunk.get("chain")
             mine = (shard_of(key, self.shards) == self.shard).tolist() \
                 if self.shards > 1 and not self.direct else None
             # plain Python numbers from here on: numpy scalars would slow every event after
             times, key, qtok, out = (chunk["time"].tolist(), key.tolist(), qtok.tolist(),
                                      out.tolist())
             psg = None if psg is None else psg.tolist()
+            ids = None if ids is None else ids.tolist()
             for i, t in enumerate(times):
                 qid = self.arrived * stride + offset  # the arrival's index in the stream
                 self.arrived += 1
                 if mine is not None and not mine[i]:
                     continue
                 yield Timeout(env, t - env._now)
-                q = Query(qid, t, key[i], qtok[i], out[i], None if psg is None else psg[i])
+                q = Query(qid, t, key[i], qtok[i], out[i], None if psg is None else psg[i],
+                          None if ids is None else ids[i],
+                          None if chains is None else chains[i])
                 self.pending[qid] = q
                 self.records.query_arrived(q)
                 if self.arch.caches and self.cache.lookup(q.key, env._now):
                     self._hit(q)
+                elif self.semantic is not None and self.arch.caches:
+                    env.process(self._near_duplicate(q, plain))
                 elif plain:
                     self._submit_direct(q)
                 else:
                     env.process(self.serve(q))
         self.source_done = True
 
+    def _near_duplicate(self, q: Query, plain: bool):
+        """An exact miss asks the semantic cache (it takes `lookup_s`): answered from a
+        near-duplicate's result, or on its way."""
+        yield Timeout(self.env, self.lookup_s)
+        served, false = self.semantic.near(q.key, self.env._now)
+        if served:
+            q.semantic = 2 if false else 1
+            self._hit(q)
+        elif plain:
+            self._submit_direct(q)
+        else:
+            yield from self.serve(q)
+
     def _submit(self, q: Query, waiter: Countdown | Callback | None = None
                 ) -> tuple[list, Countdown | Callback]:
         q.llm_submitted = self.env._now
         everything = waiter if waiter is not None else Countdown(self.env, self.arch.fanout)
-        q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
-                  for p, o in zip(self.arch.prompts(q), q.outputs, strict=True)]
+        prompts = self.arch.prompts(q)
+        if self.prefix_block is None:
+            q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
+                      for p, o in zip(prompts, q.outputs, strict=True)]
+        else:
+            q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival, c)
+                      for p, o, c in zip(prompts, q.outputs, self.arch.chains(
+                          q, self.prefix_block), strict=True)]
         return q.reqs, everything
 
     def _submit_direct(self, q: Query) -> None:

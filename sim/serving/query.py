@@ -8,11 +8,16 @@ import math
 class Query:
     __slots__ = ("qid", "arrival", "key", "query_tokens", "outputs", "passages", "hit",
                  "retrieval_wait", "retrieval_service", "llm_submitted", "done", "responses",
-                 "outcome", "reqs", "retrieval_calls", "retrieval_timeouts")
+                 "outcome", "reqs", "retrieval_calls", "retrieval_timeouts", "passage_ids",
+                 "chain", "semantic")
 
-    def __init__(self, qid, arrival, key, query_tokens, outputs, passages):
+    def __init__(self, qid, arrival, key, query_tokens, outputs, passages, passage_ids=None,
+                 chain=None):
         self.qid, self.arrival, self.key = qid, arrival, key
         self.query_tokens, self.outputs, self.passages = query_tokens, outputs, passages
+        self.passage_ids = passage_ids  # a corpus's passages (None: anonymous draws)
+        self.chain = chain  # a trace request's prompt block hashes (None: none given)
+        self.semantic = 0  # 1: answered by the semantic cache; 2: and a false hit
         self.hit = False
         self.retrieval_wait = self.retrieval_service = math.nan
         self.llm_submitted = self.done = math.nan

@@ -26,7 +26,7 @@ REQUEST_FIELDS = (
     ("prefilled_tokens", pa.int64()), ("generated_tokens", pa.int64()),
     ("accelerator_s", pa.float64()), ("cancelled", pa.bool_()), ("refused", pa.bool_()),
     ("unfinished", pa.bool_()), ("preemptions", pa.int64()), ("lost", pa.bool_()),
-    ("retries", pa.int64()), ("in_window", pa.bool_()))
+    ("retries", pa.int64()), ("cached_tokens", pa.int64()), ("in_window", pa.bool_()))
 QUERY_FIELDS = (
     ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
     ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
@@ -41,7 +41,11 @@ QUERY_FIELDS = (
     # the longest a request of the query waited for a replica: until it started, or until it
     # was cancelled (cut by the deadline) if it never did
     ("queue_wait_s", pa.float64()),
-    ("latency_s", pa.float64()), ("in_window", pa.bool_()))
+    ("latency_s", pa.float64()),
+    # answered by the semantic cache from a near-duplicate's result; and that one's intent
+    # was not the query's (a false hit)
+    ("semantic_hit", pa.bool_()), ("semantic_false_hit", pa.bool_()),
+    ("in_window", pa.bool_()))
 REQUEST_SCHEMA = pa.schema(REQUEST_FIELDS)
 QUERY_SCHEMA = pa.schema(QUERY_FIELDS)
 FLUSH_ROWS = 16384  # rows per batch: small enough to hold as Python tuples, big for Parquet
@@ -134,7 +138,7 @@ class Recorder:
         rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
                      r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
                      r.cancelled, r.refused, r.finished != r.finished, r.preemptions, r.lost,
-                     r.retries, self._in_window(r.arrival)))
+                     r.retries, r.cached, self._in_window(r.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("requests")
 
@@ -144,7 +148,8 @@ class Recorder:
                      q.retrieval_calls, q.outcome in ("degraded", "failed") and not q.reqs
                      and q.retrieval_calls > 0, q.retrieval_timeouts, q.llm_submitted, q.done,
                      q.responses, q.outcome,
-                     *_request_aggregates(q), q.done - q.arrival, self._in_window(q.arrival)))
+                     *_request_aggregates(q), q.done - q.arrival, q.semantic > 0,
+                     q.semantic == 2, self._in_window(q.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("queries")
 

@@ -23,13 +23,14 @@ STREAMS = (
     "cache_flush",
     "fault_domains",
     "retrieval_faults",
+    "semantic",
 )
 
 
 # Drawn where the work happens rather than per arrival: in a sharded run each shard needs its
 # own, or shards would repeat one another's service times and cache draws.
 PER_SHARD = ("retrieval_service", "cache", "faults", "cache_flush", "fault_domains",
-             "retrieval_faults")
+             "retrieval_faults", "semantic")
 
 
 def streams(seed: int, shard: int | None = None, own_arrivals: bool = False

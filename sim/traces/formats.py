@@ -27,11 +27,21 @@ class Format:
     query: str | None = None
     query_id: str | None = None
     rebase: bool = True  # shift times so the first request is at 0 (canonical files are)
+    # a column of each prompt's block hashes (prefix caching replays them), and the tokens
+    # each block stands for
+    blocks: str | None = None
+    block_tokens: int | None = None
 
     @property
     def columns(self) -> list[str]:
+        """The columns the format needs."""
         return [c for c in (self.time, self.prompt, self.output, self.query, self.query_id)
                 if c is not None]
+
+    @property
+    def read_columns(self) -> list[str]:
+        """The columns read: those it needs, and its block hashes where the file has them."""
+        return self.columns + ([self.blocks] if self.blocks else [])
 
     @property
     def kind(self) -> str:
@@ -45,7 +55,7 @@ FORMATS = {
     "burstgpt": Format("burstgpt", "csv", "Timestamp", "s", "Request tokens",
                        "Response tokens"),
     "mooncake": Format("mooncake", "jsonl", "timestamp", "ms", "input_length",
-                       "output_length"),
+                       "output_length", blocks="hash_ids", block_tokens=512),
     "queries": Format("queries", "csv", "timestamp", "auto", query="query"),
     "query_ids": Format("query_ids", "csv", "timestamp", "auto", query_id="query_id"),
     "canonical": Format("canonical", "parquet", "time_s", "s", "prompt_tokens",
@@ -132,8 +142,11 @@ def mapped(mapping: str | dict, file: str, time_unit: str = "auto") -> Format:
                   mapping.get("output"), mapping.get("query"), mapping.get("query_id"))
 
 
-def _with_unit(f: Format, time_unit: str) -> Format:
-    """A named or detected format with the time unit the user gave (auto: the format's)."""
+def _with_unit(f: Format, time_unit: str, path: Path | None = None) -> Format:
+    """A named or detected format with the time unit the user gave (auto: the format's),
+    and without block hashes where the file has none (they are optional)."""
+    if path is not None and f.blocks and f.blocks not in header(path):
+        f = replace(f, blocks=None)
     return f if time_unit == "auto" else replace(f, time_unit=time_unit)
 
 
@@ -144,11 +157,11 @@ def resolve(path: Path, fmt: str = "auto", mapping: str | dict | None = None,
     if mapping:
         return mapped(mapping, file_kind(path), time_unit)
     if fmt == "auto":
-        return _with_unit(detect(path), time_unit)
+        return _with_unit(detect(path), time_unit, path)
     if fmt not in FORMATS:
         raise SearchsimError(Problem("format", fmt, "one of: auto, " + ", ".join(FORMATS)))
     f = _with_unit(_canonical_kind(path, replace(FORMATS[fmt], file=file_kind(path))),
-                   time_unit)
+                   time_unit, path)
     missing = [c for c in f.columns if c not in header(path)]
     if missing:
         raise SearchsimError(Problem(str(path), ", ".join(header(path))[:120], "",

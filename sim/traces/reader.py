@@ -89,7 +89,8 @@ def _sniff_numeric_time(path: Path, fmt: Format) -> bool:
 
 def _raw(path: Path, fmt: Format, numeric_time: bool) -> Iterator[pa.RecordBatch]:
     if fmt.file == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=65536, columns=fmt.columns)
+        yield from pq.ParquetFile(path).iter_batches(batch_size=65536,
+                                                     columns=fmt.read_columns)
         return
     types = {c: pa.float64() for c in (fmt.prompt, fmt.output) if c}
     types[fmt.time] = pa.float64() if numeric_time else pa.string()
@@ -97,15 +98,17 @@ def _raw(path: Path, fmt: Format, numeric_time: bool) -> Iterator[pa.RecordBatch
         types[fmt.query] = pa.string()
     if fmt.query_id:
         types[fmt.query_id] = pa.int64()
+    if fmt.blocks:
+        types[fmt.blocks] = pa.list_(pa.int64())
     if fmt.file == "jsonl":
-        schema = pa.schema([(c, types[c]) for c in fmt.columns])
+        schema = pa.schema([(c, types[c]) for c in fmt.read_columns])
         reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
                                   parse_options=pajson.ParseOptions(explicit_schema=schema,
                                                                     unexpected_field_behavior=
                                                                     "ignore"))
         yield from reader
     else:
-        yield from _csv_blocks(path, pacsv.ConvertOptions(include_columns=fmt.columns,
+        yield from _csv_blocks(path, pacsv.ConvertOptions(include_columns=fmt.read_columns,
                                                           column_types=types))
 
 
@@ -251,9 +254,13 @@ def _times(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool) -> np.
 
 def canonical(batch: pa.RecordBatch, fmt: Format, st: ReadState, sort: bool = False
               ) -> pa.RecordBatch:
-    out = pa.record_batch([pa.array(_times(batch, fmt, st, sort)),
-                           _tokens(batch, fmt.prompt, st), _tokens(batch, fmt.output, st),
-                           _keys(batch, fmt, st)], schema=SCHEMA)
+    cols = [pa.array(_times(batch, fmt, st, sort)), _tokens(batch, fmt.prompt, st),
+            _tokens(batch, fmt.output, st), _keys(batch, fmt, st)]
+    schema = SCHEMA
+    if fmt.blocks:  # the prompts' block hashes, for prefix caching
+        cols.append(batch.column(fmt.blocks))
+        schema = SCHEMA.append(pa.field("blocks", pa.list_(pa.int64())))
+    out = pa.record_batch(cols, schema=schema)
     st.rows += batch.num_rows
     return out
 

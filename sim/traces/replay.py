@@ -14,6 +14,7 @@ import heapq
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,8 @@ from sim.traces.reader import read_batches
 
 
 def _rows(opts, warnings: list | None = None) -> Iterator[tuple]:
-    """(time, prompt, output, key) of one pass over the window, time starting at 0."""
+    """(time, prompt, output, key, block hashes) of one pass over the window, time starting
+    at 0."""
     fmt = resolve(Path(opts.path), opts.format, opts.mapping, opts.time_unit)
     for batch in read_batches(opts.path, fmt, sort=opts.sort):
         t = batch.column("time_s").to_numpy()
@@ -35,8 +37,11 @@ def _rows(opts, warnings: list | None = None) -> Iterator[tuple]:
                 return
             continue
         cols = [batch.column(i).to_pylist() for i in range(1, 4)]
+        blocks = batch.column("blocks").to_pylist() if "blocks" in batch.schema.names \
+            else None
         for i in np.flatnonzero(keep).tolist():
-            yield (float(t[i]) - opts.start_s, cols[0][i], cols[1][i], cols[2][i])
+            yield (float(t[i]) - opts.start_s, cols[0][i], cols[1][i], cols[2][i],
+                   None if blocks is None else tuple(blocks[i] or ()))
 
 
 def _looped(opts, horizon_trace: float) -> Iterator[tuple]:
@@ -93,9 +98,11 @@ def trace_chunks(opts, horizon: float, rng: np.random.Generator) -> Iterator[dic
 
 
 def _chunk(rows: list[tuple], speed: float) -> dict:
-    t, prompt, output, key = zip(*rows, strict=True)
-    out = {"time": np.asarray(t) / speed}
+    t, prompt, output, key, blocks = zip(*rows, strict=True)
+    out: dict[str, Any] = {"time": np.asarray(t) / speed}
     for name, col in (("prompt", prompt), ("output", output), ("key", key)):
         if col[0] is not None:
             out[name] = np.asarray(col, dtype=np.int64)
+    if blocks[0] is not None:
+        out["chain"] = list(blocks)
     return out

@@ -17,6 +17,13 @@ same as stepping one iteration at a time, at a fraction of the events.
 
 Bookkeeping is O(1) per iteration whatever the batch: the decoding requests advance as one
 group (`DecodingGroup`), and requests with prompt left are a list in admission order.
+
+With a prefix cache (`prefix`), a share of the KV memory keeps the blocks of prompt prefixes
+the replica computed. A request admitted with leading blocks cached reads them from there:
+its prefill starts after them (attending over them), they count in its context (`kv`) but
+not in its own memory (`reused`), and they are pinned until it leaves. Blocks are kept when
+a prefill completes. A request reading cached blocks is preempted by recomputation, never
+swapped.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from simpy.events import Timeout
 
 from sim.model.decoderun import DecodeRun
 from sim.model.perf import pairs_of_chunk
+from sim.serving.prefixcache import PrefixCache
 from sim.serving.stages.decoding import DecodingGroup
 from sim.serving.stages.replica import DECODE, IDLE, PREFILL, Replica
 from sim.serving.stages.request import Request
@@ -66,9 +74,17 @@ class ContinuousReplica(Replica):
     check_invariants: bool = False
 
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
-                 scheduling: Scheduling | None = None, **kwargs):
+                 scheduling: Scheduling | None = None,
+                 prefix: tuple[float, int] | None = None, **kwargs):
+        """`prefix`: (share of the KV memory, tokens per block) of a prefix cache."""
         super().__init__(*args, **kwargs)
         self.capacity: int = kv_capacity_tokens
+        self.reused = 0  # tokens running requests read from the prefix cache
+        if prefix is not None:
+            share, block = prefix
+            kept = int(kv_capacity_tokens * share) // block
+            self.prefix = PrefixCache(kept, block)
+            self.capacity -= kept * block
         self.chunk_tokens = chunk_tokens
         self.rules = scheduling or Scheduling()
         self.prompt_first = self.rules.policy == "prompt_first"
@@ -130,7 +146,10 @@ class ContinuousReplica(Replica):
             if req.decoding:
                 self.group.sync(req)
                 req.decoding = False
-            req.kv = 0
+            req.kv = req.reused = 0
+        if self.prefix is not None:  # the cache is lost with the replica's memory
+            self.prefix.clear()
+        self.reused = 0
         running, self.running, self.prefilling = self.running, [], []
         if running:
             self.levels.running.add(now, -len(running))
@@ -176,7 +195,7 @@ class ContinuousReplica(Replica):
         req.seq = self._admissions
         self._admissions += 1
         self.running.append(req)
-        self.committed += req.prompt + req.generated
+        self.committed += req.prompt + req.generated - req.reused
         self.levels.running.add(self.env._now, 1)
         if req.pending_prefill:
             self.prefilling.append(req)
@@ -189,8 +208,13 @@ class ContinuousReplica(Replica):
         else:
             self.prefilling.remove(req)
         self.running.remove(req)
-        self.committed -= req.prompt + req.generated
-        self.kv_used -= req.kv
+        self.committed -= req.prompt + req.generated - req.reused
+        self.kv_used -= req.kv - req.reused
+        if req.reused:
+            self.prefix.release(req.chain,  # type: ignore[union-attr]
+                                req.reused // self.prefix.block_tokens)  # type: ignore[union-attr]
+            self.reused -= req.reused
+            req.reused = 0
         req.kv = 0
         self.levels.running.add(self.env._now, -1)
         self.paused = self.paused and not freed
@@ -214,12 +238,14 @@ class ContinuousReplica(Replica):
             if head.prompt + head.output > self.capacity:
                 self._refuse()
                 continue
-            if self.committed + head.pending_prefill + 1 > self.capacity:
+            hit = self._cached_blocks(head) if self.prefix is not None else 0
+            reuse = hit * self.prefix.block_tokens if hit else 0  # type: ignore[union-attr]
+            if self.committed + head.prompt + head.generated - reuse + 1 > self.capacity:
                 break
-            if self._by_blocks and not self._blocks_allow(head):
+            if self._by_blocks and not self._blocks_allow(head, reuse):
                 break
             if budget is not None:  # prompt-first: whole prompts within the token budget
-                need = head.prompt + head.generated - head.swapped
+                need = head.prompt + head.generated - head.swapped - reuse
                 if need > budget and self.prefilling:
                     break
                 budget -= need
@@ -229,8 +255,25 @@ class ContinuousReplica(Replica):
                 head.started = self.env._now
             if head.swapped:
                 self._swap_in(head)
+            elif hit:
+                self._read_cached(head, hit)
             self._enter(head)
             self.batch_peak = max(self.batch_peak, len(self.running))
+
+    def _cached_blocks(self, req: Request) -> int:
+        """Leading blocks of the request's prompt it can read from the prefix cache: at
+        least its last prompt token is computed (its logits give the first output token)."""
+        if not req.chain or req.swapped:
+            return 0
+        most = (req.prompt - 1) // self.prefix.block_tokens  # type: ignore[union-attr]
+        return min(self.prefix.match(req.chain[:most]), most)  # type: ignore[union-attr]
+
+    def _read_cached(self, req: Request, blocks: int) -> None:
+        tokens = blocks * self.prefix.block_tokens  # type: ignore[union-attr]
+        self.prefix.acquire(req.chain, blocks)  # type: ignore[union-attr]
+        req.kv = req.reused = tokens
+        req.cached += tokens
+        self.reused += tokens
 
     def _prompt_room(self) -> int:
         """Prompt tokens a prompt-first iteration may still take (those admitted but not yet
@@ -240,11 +283,12 @@ class ContinuousReplica(Replica):
             return 1 << 62
         return left - sum(r.pending_prefill for r in self.prefilling)
 
-    def _blocks_allow(self, head: Request) -> bool:
+    def _blocks_allow(self, head: Request, reuse: int = 0) -> bool:
         """Whether the KV blocks left, less the watermark, hold the head's prompt (and what
-        it had generated): each running request holds ceil(tokens / block) blocks."""
+        it had generated) less what it reads from the prefix cache: each running request
+        holds ceil(its own tokens / block) blocks."""
         size, tick = self.rules.block_size, self.group.tick
-        need = -(-(head.prompt + head.generated) // size)
+        need = -(-(head.prompt + head.generated - reuse) // size)
         room = self.blocks - need - self.rules.watermark_blocks
         # the blocks in use lie between committed / size and (committed + n (size - 1)) /
         # size: count them one by one only when the answer falls in between
@@ -254,7 +298,7 @@ class ContinuousReplica(Replica):
             return False
         used = 0
         for r in self.running:
-            tokens = r.prompt + r.generated + (tick - r.tick0 if r.decoding else 0)
+            tokens = r.prompt + r.generated - r.reused + (tick - r.tick0 if r.decoding else 0)
             used += -(-tokens // size)
         return used <= room
 
@@ -298,6 +342,8 @@ class ContinuousReplica(Replica):
             return 0
         if victim.decoding:
             self.group.sync(victim)
+        if victim.reused:  # it reads cached blocks: recomputed, reading them again
+            return 0
         in_host = sum(r.swapped for r in self.queue)
         return victim.kv if 0 < victim.kv <= self.rules.swap_tokens - in_host else 0
 
@@ -374,9 +420,12 @@ class ContinuousReplica(Replica):
         group = self.group
         problems = [
             (len(running) <= self.max_batch, "batch above max_batch"),
-            (self.kv_used == sum(r.kv for r in running), "kv_used is not the requests' KV"),
-            (self.committed == sum(r.prompt + r.generated for r in running),
-             "committed is not prompt + generated over running requests"),
+            (self.kv_used == sum(r.kv - r.reused for r in running),
+             "kv_used is not the requests' own KV"),
+            (self.committed == sum(r.prompt + r.generated - r.reused for r in running),
+             "committed is not prompt + generated, less reused, over running requests"),
+            (self.reused == sum(r.reused for r in running) and
+             all(r.reused <= r.kv for r in running), "reused tokens miscounted"),
             (self.kv_used <= self.committed <= self.capacity, "KV above the commitment or "
                                                               "the commitment above capacity"),
             (all(0 <= r.kv <= r.prompt + r.generated and r.generated < r.output
@@ -454,6 +503,8 @@ class ContinuousReplica(Replica):
             if completes:
                 req.kv += 1
                 prefilled.append(req)
+                if self.prefix is not None and req.chain:  # its prefix's blocks now exist
+                    self.prefix.insert(req.chain)
         if decoding:
             self._advance(1, per_token)
         self.kv_used += len(prefilled)
@@ -482,7 +533,7 @@ class ContinuousReplica(Replica):
         steps = max(1, min(left, room, self.max_run_steps or left))
         if self.group.fresh:  # a request with an empty prompt: its first token ends the first
             steps = 1
-        run = DecodeRun(self.step, n, self.kv_used, steps)
+        run = DecodeRun(self.step, n, self.kv_used + self.reused, steps)
         timer = Timeout(self.env, run.total)
         self._run, self._cut, self._active = (timer, run, self.env._now), None, (run, self.env._now)
         return timer

@@ -15,7 +15,7 @@ from sim.serving.stages.continuous import Scheduling
 from sim.serving.stages.faults import Failures
 from sim.serving.stages.replica import PoolLevels
 from sim.serving.stages.request import Countdown, Request
-from sim.serving.stages.router import ROUTERS
+from sim.serving.stages.router import ROUTERS, PrefixAffinity
 from sim.serving.stages.static import StaticReplica
 
 
@@ -41,6 +41,14 @@ class ReplicaGroup:
     scheduling: Scheduling | None = None  # continuous batching: the engine's rules
 
 
+def _prefix_share(cfg) -> tuple[float, int] | None:
+    """(share of each replica's KV budget, tokens per block) of its prefix cache, or None."""
+    caching = getattr(cfg, "prefix_cache", None)
+    if caching is None:
+        return None
+    return caching.memory_fraction, cfg.prefix_block_tokens
+
+
 class LLMPool:
     def __init__(self, env: simpy.Environment, cfg, step, records, kv_capacity_tokens=None,
                  marks: Marks | None = None, power: Power | None = None,
@@ -51,7 +59,9 @@ class LLMPool:
         self.env = env
         self.records = records
         self.levels = PoolLevels(marks)
-        self.router = ROUTERS[cfg.router]()
+        caching = getattr(cfg, "prefix_cache", None)
+        self.router = PrefixAffinity(caching.affinity_slack) if caching is not None and \
+            cfg.router == "prefix_affinity" else ROUTERS[cfg.router]()
         groups = groups or [ReplicaGroup(step, cfg.tp, cfg.replicas, kv_capacity_tokens, power)]
         self.chips = sum(g.tp * g.count for g in groups)
         cls = _replica_class(cfg.batching)
@@ -59,7 +69,7 @@ class LLMPool:
         for g in groups:
             extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
                 "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens,
-                "scheduling": g.scheduling}
+                "scheduling": g.scheduling, "prefix": _prefix_share(cfg)}
             self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
                                   self.levels, records.request_finished, g.power,
                                   g.peak_flops, g.speed, **extra) for i in range(g.count)]
@@ -83,11 +93,11 @@ class LLMPool:
             if not replicas:
                 self.failures.park(req)
                 return
-        replicas[self.router.pick(replicas)].submit(req)
+        replicas[self.router.pick(replicas, req)].submit(req)
 
     def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None,
-               arrival: float = math.nan) -> Request:
-        req = Request(self.env, self._next_rid, qid, prompt, output, waiter, arrival)
+               arrival: float = math.nan, chain: tuple[int, ...] = ()) -> Request:
+        req = Request(self.env, self._next_rid, qid, prompt, output, waiter, arrival, chain)
         self._next_rid += 1
         self.records.request_submitted(req)
         self.route(req)

@@ -16,6 +16,7 @@ from simpy.events import Timeout
 from sim.model.catalog import Power
 from sim.model.perf import StepModel
 from sim.serving.monitor import Marks, new_level
+from sim.serving.prefixcache import PrefixCache
 from sim.serving.snapshot import ReplicaStats
 from sim.serving.stages.request import Request
 
@@ -43,6 +44,8 @@ IDLE, PREFILL, DECODE = 0, 1, 2  # power states: watts per chip from the catalog
 
 
 class Replica:
+    prefix: PrefixCache | None = None  # continuous batching may keep one
+
     def __init__(self, env: simpy.Environment, index: int, step: StepModel, chips: int,
                  max_batch: int, levels: PoolLevels, on_finish: Callable[[Request], None],
                  power: Power | None = None, peak_flops: float = 0.0, speed: float = 1.0):

@@ -41,10 +41,11 @@ class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
-                 "acc0", "arrival", "lost", "retries", "swapped")
+                 "acc0", "arrival", "lost", "retries", "swapped", "chain", "reused", "cached")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
-                 waiter: Countdown | Callback | None = None, arrival: float = math.nan):
+                 waiter: Countdown | Callback | None = None, arrival: float = math.nan,
+                 chain: tuple[int, ...] = ()):
         self.rid, self.qid, self.prompt, self.output = rid, qid, prompt, output
         self.submitted = env.now
         self.started = math.nan
@@ -63,6 +64,12 @@ class Request:
         self.refused = False  # could never fit in the replica's KV memory
         self.preemptions = 0
         self.swapped = 0  # KV tokens held in host memory after a swapping preemption
+        # prefix caching: the prompt's cacheable blocks, the tokens of them read from the
+        # replica's prefix cache while it runs (in its `kv`, not in its own memory), and the
+        # tokens reused over all its admissions (prefill it skipped)
+        self.chain = chain
+        self.reused = 0
+        self.cached = 0
         # a continuous replica's bookkeeping: admission order, and while decoding, the
         # replica's decode tick and chip-seconds-per-token accumulator when last synced
         self.seq = -1

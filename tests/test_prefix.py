@@ -1,0 +1,224 @@
+"""Passages and prefix caching (issue 22): exact against hand computation and an independent
+block-LRU replay; passages are fixed functions of the query key; off by default."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim.model import catalog
+from sim.model.perf import pairs_of_chunk
+from sim.runner import fleet
+from sim.runner.api import run
+from sim.scenario import loading
+from sim.serving.passages import Corpus, prefix_chain
+from sim.serving.prefixcache import PrefixCache
+
+BLOCK = 16
+
+
+def scenario(**over):
+    """Two-stage, one summary per query, one replica, sparse arrivals: an idle system in
+    which each request runs alone."""
+    raw = {
+        "run": {"duration_s": 600.0, "warmup_s": 0.0, "drain_s": 60.0, "seed": 3},
+        "workload": {"rate_qps": 0.05, "distinct_queries": 1000, "instruction_tokens": 40,
+                     "query_tokens": {"dist": "fixed", "value": 30},
+                     "response_tokens": {"dist": "fixed", "value": 20}},
+        "cache": {"policy": "none"},
+        "retrieval": {"servers": 2, "passage_tokens": {"dist": "fixed", "value": 200},
+                      "corpus_passages": 1},
+        "architecture": {"kind": "two_stage", "k": 1},
+        "llm": {"model": "llama3_8b", "hardware": "h100", "tp": 1, "replicas": 1,
+                "engine": "vllm-v1", "step_model": "roofline",
+                "prefix_cache": {"memory_fraction": 0.25, "block_tokens": BLOCK}},
+        "economics": {"price": "on-demand"},
+    }
+    for path, value in over.items():
+        section, key = path.split("__")
+        raw[section][key] = value
+    return loading.from_dict(raw)
+
+
+def idle(r):
+    """Each request started when submitted and finished before the next was submitted."""
+    r = r.sort_values("request_id")
+    assert (r.started == r.submitted).all()
+    assert (r.finished.to_numpy()[:-1] <= r.submitted.to_numpy()[1:]).all()
+    return r
+
+
+def test_a_hit_removes_exactly_the_cached_tokens_from_the_prefill():
+    """One passage for every query: the first request prefills its 270-token prompt; every
+    later one reads the 15 whole blocks of instruction + passage (240 tokens) and prefills
+    the 30 left, attending over the 240: its first token comes after exactly that
+    iteration."""
+    s = scenario()
+    res = run(s)
+    r = idle(res.requests.to_pandas())
+    assert len(r) > 10 and (r.prompt_tokens == 270).all()
+    assert r.cached_tokens.iloc[0] == 0 and r.prefilled_tokens.iloc[0] == 270
+    later = r.iloc[1:]
+    assert (later.cached_tokens == 240).all() and (later.prefilled_tokens == 30).all()
+    step = fleet.replica_groups(s, catalog.model(s.llm.model))[0].step
+    one = float(step.iteration_time(30, pairs_of_chunk(30, 240), 0, 0))
+    assert (later.first_token - later.started).to_numpy() == pytest.approx(one, rel=1e-12)
+    full = float(step.iteration_time(270, pairs_of_chunk(270, 0), 0, 0))
+    assert r.first_token.iloc[0] - r.started.iloc[0] == pytest.approx(full, rel=1e-12)
+    x = res.summary
+    assert x["prefix_hit_tokens"] == 240 * (len(r) - 1)
+    assert x["prefix_hit_rate_tokens"] == pytest.approx(240 * (len(r) - 1) / (270 * len(r)))
+    assert x["prefix_hit_rate_requests"] == pytest.approx((len(r) - 1) / len(r))
+
+
+def test_at_least_the_last_prompt_token_is_computed():
+    """A prompt that is all whole cached blocks still prefills its last block's worth: the
+    cache is read up to (prompt - 1) // block blocks."""
+    s = scenario(workload__instruction_tokens=0, workload__query_tokens={
+        "dist": "fixed", "value": 8}, retrieval__passage_tokens={"dist": "fixed", "value": 24})
+    r = idle(run(s).requests.to_pandas())
+    # prompt 32 = two blocks; the prefix [passage] of 24 tokens is one whole block
+    assert (r.prompt_tokens == 32).all() and (r.cached_tokens.iloc[1:] == 16).all()
+    s = scenario(workload__instruction_tokens=0, workload__query_tokens={
+        "dist": "fixed", "value": 1}, retrieval__passage_tokens={"dist": "fixed", "value": 32})
+    r = idle(run(s).requests.to_pandas())
+    assert (r.prompt_tokens == 33).all() and (r.cached_tokens.iloc[1:] == 32).all()
+    s = scenario(workload__instruction_tokens=0, workload__query_tokens={
+        "dist": "fixed", "value": 1}, retrieval__passage_tokens={"dist": "fixed", "value": 31})
+    r = idle(run(s).requests.to_pandas())  # a 31-token passage: one whole block, not two
+    assert (r.cached_tokens.iloc[1:] == 16).all() and (r.prefilled_tokens.iloc[1:] == 16).all()
+
+
+def independent_lru(chains, prompts, capacity):
+    """A plain list-based block LRU, read-then-insert per request in order."""
+    lru, out = [], []
+    for chain, prompt in zip(chains, prompts, strict=True):
+        most = (prompt - 1) // BLOCK
+        m = 0
+        while m < min(len(chain), most) and chain[m] in lru:
+            m += 1
+        out.append(m * BLOCK)
+        for b in chain[:m]:
+            lru.remove(b)
+            lru.append(b)
+        for b in chain:
+            if b in lru:
+                lru.remove(b)
+                lru.append(b)
+            else:
+                if len(lru) >= capacity:
+                    lru.pop(0)
+                lru.append(b)
+    return out
+
+
+def test_passage_reuse_equals_an_independent_block_lru_replay():
+    """Zipf-popular passages of varied lengths under a small cache that evicts: the tokens
+    each request read equal an independent LRU's replay of the same block chains."""
+    passages = {"dist": "lognormal", "mean": 200, "cv": 0.4}
+    s = scenario(retrieval__corpus_passages=60, retrieval__passage_tokens=passages,
+                 llm__kv_memory_fraction=0.01, workload__rate_qps=0.1,
+                 run__duration_s=1500.0)
+    res = run(s)
+    r = idle(res.requests.to_pandas())
+    q = res.queries.to_pandas().set_index("query_id")
+    corpus = Corpus(60, s.retrieval.passage_zipf_alpha, s.retrieval.passage_tokens.build(),
+                    s.run.seed)
+    keys = q.loc[r.query_id, "key"].to_numpy()
+    ids = corpus.passages(keys, 1)[:, 0]
+    lengths = corpus.lengths(ids)
+    assert (r.prompt_tokens.to_numpy() == 40 + lengths + 30).all()
+    chains = [prefix_chain(int(p), 40, int(n), BLOCK) for p, n in zip(ids, lengths,
+                                                                       strict=True)]
+    total = fleet.replica_groups(s, catalog.model(s.llm.model))[0].kv_capacity_tokens
+    capacity = int(total * 0.25) // BLOCK
+    assert max(map(len, chains)) < capacity < len({b for c in chains for b in c})  # evicts
+    expected = independent_lru(chains, r.prompt_tokens.tolist(), capacity)
+    assert r.cached_tokens.tolist() == expected
+    assert 0 < sum(expected) < sum(len(c) * BLOCK for c in chains)
+
+
+def test_mooncake_hash_ids_replay_equals_an_independent_lru(tmp_path):
+    """A trace in the Mooncake format: its hash_ids (512-token blocks) drive the cache, and
+    the tokens each request read equal an independent LRU's replay of them."""
+    global BLOCK
+    rng = np.random.default_rng(5)
+    rows, chains, prompts = [], [], []
+    for i in range(60):
+        shared = int(rng.integers(0, 4))  # a popular prefix of 0-3 blocks
+        chain = list(range(100 * shared, 100 * shared + shared)) + \
+            [10_000 + i * 10 + j for j in range(int(rng.integers(0, 3)))]
+        # some prompts end exactly at a block's end: their last block is computed anyway
+        prompt = 512 * len(chain) + (int(rng.integers(1, 400)) if i % 4 or not chain else 0)
+        rows.append({"timestamp": i * 20_000, "input_length": prompt, "output_length": 8,
+                     "hash_ids": chain})
+        chains.append(tuple(chain))
+        prompts.append(prompt)
+    path = tmp_path / "mooncake_trace.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in rows) + "\n")
+    s = loading.from_dict({
+        "run": {"duration_s": 1300.0, "warmup_s": 0.0, "drain_s": 60.0},
+        "workload": {"arrival": "trace", "trace": {"path": str(path), "format": "mooncake"}},
+        "llm": {"model": "llama3_8b", "hardware": "h100", "tp": 1, "replicas": 1,
+                "engine": "vllm-v1", "step_model": "roofline", "kv_memory_fraction": 0.06,
+                "prefix_cache": {"memory_fraction": 0.25, "block_tokens": 512}},
+        "economics": {"price": "on-demand"}})
+    r = idle(run(s).requests.to_pandas())
+    total = fleet.replica_groups(s, catalog.model(s.llm.model))[0].kv_capacity_tokens
+    capacity = int(total * 0.25) // 512
+    assert 5 <= capacity < len({b for c in chains for b in c})
+    BLOCK, saved = 512, BLOCK
+    try:
+        expected = independent_lru(chains, prompts, capacity)
+    finally:
+        BLOCK = saved
+    assert r.cached_tokens.tolist() == expected and sum(expected) > 0
+
+
+def test_a_trace_of_other_blocks_is_refused(tmp_path):
+    from sim.errors import SearchsimError
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"timestamp": 0, "input_length": 10, "output_length": 2,
+                                "hash_ids": [1]}) + "\n")
+    with pytest.raises(SearchsimError, match="block_tokens: got 16, expected 512"):
+        loading.from_dict({
+            "workload": {"arrival": "trace", "trace": {"path": str(path),
+                                                       "format": "mooncake"}},
+            "llm": {"model": "llama3_8b", "hardware": "h100", "tp": 1, "engine": "vllm-v1",
+                    "prefix_cache": {}}})
+
+
+def test_passages_are_a_fixed_function_of_the_key():
+    c = Corpus(1000, 0.9, loading.from_dict({}).retrieval.passage_tokens.build(), 1)
+    keys = np.array([5, 7, 5, -3, 7], dtype=np.int64)
+    ids = c.passages(keys, 10)
+    assert (ids[0] == ids[2]).all() and (ids[1] == ids[4]).all()
+    assert all(len(set(row)) == 10 for row in ids.tolist())  # distinct within a query
+    assert (c.lengths(ids[0]) == c.lengths(ids[2])).all()
+    # popular passages come back across queries: the most common is far above 1/1000
+    many = c.passages(np.arange(2000, dtype=np.int64), 10).ravel()
+    assert np.bincount(many).max() / len(many) > 0.02
+
+
+def test_the_block_cache_evicts_the_least_recent_unpinned_block():
+    cache = PrefixCache(3, 16)
+    assert cache.insert((1, 2, 3)) == 3
+    cache.acquire((1,), 1)  # 1 pinned and most recent: 2 is now the oldest
+    assert cache.insert((4,)) == 1 and 2 not in cache and 1 in cache
+    cache.acquire((3, 4), 2)
+    assert cache.insert((5,)) == 0  # everything pinned: nothing evicted, nothing added
+    cache.release((1,), 1)
+    assert cache.insert((5,)) == 1 and 1 not in cache
+    assert cache.match((3, 4, 9)) == 2 and cache.match((9, 3)) == 0
+
+
+def test_prefix_caching_is_off_by_default_and_refused_where_it_cannot_run():
+    from sim.errors import SearchsimError
+    s = loading.from_dict({})
+    assert s.llm.prefix_cache is None and s.retrieval.corpus_passages is None
+    with pytest.raises(SearchsimError, match="llm.prefix_cache.*continuous batching"):
+        loading.from_dict({"llm": {"engine": "fastertransformer", "prefix_cache": {}}})
+    with pytest.raises(SearchsimError, match="llm.router: got 'prefix_affinity'"):
+        loading.from_dict({"llm": {"router": "prefix_affinity"}})
+    with pytest.raises(SearchsimError, match="corpus_passages: got 3"):
+        loading.from_dict({"retrieval": {"corpus_passages": 3}, "architecture": {"k": 5}})
