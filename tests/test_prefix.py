@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sim.model import catalog
+from sim.model.decoderun import DecodeRun
 from sim.model.perf import pairs_of_chunk
 from sim.runner import fleet
 from sim.runner.api import run
@@ -65,6 +66,9 @@ def test_a_hit_removes_exactly_the_cached_tokens_from_the_prefill():
     assert (later.first_token - later.started).to_numpy() == pytest.approx(one, rel=1e-12)
     full = float(step.iteration_time(270, pairs_of_chunk(270, 0), 0, 0))
     assert r.first_token.iloc[0] - r.started.iloc[0] == pytest.approx(full, rel=1e-12)
+    # the 19 decode steps attend over the whole context, the cached 240 tokens included
+    decode = DecodeRun(step, 1, 271, 19).total
+    assert (later.finished - later.first_token).to_numpy() == pytest.approx(decode, rel=1e-9)
     x = res.summary
     assert x["prefix_hit_tokens"] == 240 * (len(r) - 1)
     assert x["prefix_hit_rate_tokens"] == pytest.approx(240 * (len(r) - 1) / (270 * len(r)))
@@ -210,6 +214,24 @@ def test_the_block_cache_evicts_the_least_recent_unpinned_block():
     cache.release((1,), 1)
     assert cache.insert((5,)) == 1 and 1 not in cache
     assert cache.match((3, 4, 9)) == 2 and cache.match((9, 3)) == 0
+
+
+def test_affinity_routes_to_the_longest_cached_prefix_within_the_slack():
+    from types import SimpleNamespace
+
+    from sim.serving.stages.router import PrefixAffinity
+
+    def replica(outstanding, blocks):
+        cache = PrefixCache(10, BLOCK)
+        cache.insert(blocks)
+        return SimpleNamespace(outstanding=outstanding, speed=1.0, prefix=cache)
+
+    req = SimpleNamespace(chain=(1, 2, 3))
+    reps = [replica(0, ()), replica(2, (1,)), replica(3, (1, 2)), replica(9, (1, 2, 3))]
+    assert PrefixAffinity(4).pick(reps, req) == 2  # 3 blocks is 9 above the least loaded
+    assert PrefixAffinity(9).pick(reps, req) == 3
+    assert PrefixAffinity(0).pick(reps, req) == 0  # no slack: the least loaded
+    assert PrefixAffinity(4).pick(reps, SimpleNamespace(chain=(7,))) == 0  # nothing cached
 
 
 def test_prefix_caching_is_off_by_default_and_refused_where_it_cannot_run():
