@@ -12,6 +12,7 @@ from cli.compare_cmd import compare_command
 from cli.cost_cmd import cost_command
 from cli.engines_cmd import engines_command
 from cli.paper_cmd import paper_command
+from cli.passages_cmd import passages_command
 from cli.report_cmd import report_command
 from cli.run_cmd import run_command
 from cli.size_cmd import size_command
@@ -44,3 +45,4 @@ app.command("calibrate")(calibrate_command)
 app.command("calibrate-serving")(calibrate_serving_command)
 app.command("engines")(engines_command)
 app.command("validate")(validate_command)
+app.command("passages")(passages_command)

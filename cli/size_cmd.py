@@ -63,6 +63,9 @@ def size_command(
     price_date: str = typer.Option(None, help="YYYY-MM: price each accelerator at its latest "
                                    "price of the kind dated on or before this month, so all "
                                    "are compared at one date (default: the latest prices)."),
+    ratios: str = typer.Option(None, help="A disaggregated scenario: prefill:decode replica "
+                               "ratios to try, e.g. 1:1,1:2,2:3 (default: the scenario's); "
+                               "each pool's hardware co-located is tried beside them."),
     replications: int = typer.Option(3, help="Seeds per probe; a fleet passes when the "
                                      "lower end of its 95% attainment interval does."),
     report: Path = typer.Option(None, "--report", help="Also write the answer as a "
@@ -94,7 +97,16 @@ def size_command(
     batches = _ints("--max-batch", max_batch) if max_batch else [s.llm.batch_size]
     lo, hi = _range(replicas)
     tps = _ints("--tp", tp) if tp else (None if hardware else [s.llm.tp])
-    cands = sizing.candidates(s, hw, batches, tps, price_kind)
+    if s.llm.disaggregated is not None:
+        if hardware or tp or mix:
+            raise SearchsimError(Problem("--hardware/--tp/--mix", hardware or tp or mix,
+                                         "none with [llm.disaggregated] (its pools are the "
+                                         "candidates; --ratios varies them)"))
+        cands = sizing.disaggregated_candidates(s, _ratios(ratios), price_kind)
+    elif ratios:
+        raise SearchsimError(Problem("--ratios", ratios, "a scenario with [llm.disaggregated]"))
+    else:
+        cands = sizing.candidates(s, hw, batches, tps, price_kind)
     if mix:
         cands += sizing.mix_candidates(s, cands, mix.split(","),
                                        _ints("--mix-tp", mix_tp) if mix_tp else None)
@@ -114,7 +126,8 @@ def size_command(
                        else "of candidates' searches") as progress:
         rows = sizing.size(s, cands, lo, hi, target, jobs, replications, progress,
                            backend or s.run.backend, address or s.run.ray_address)
-    verdict = sizing.mix_verdict(rows) if mix else None
+    verdict = sizing.mix_verdict(rows) if mix else \
+        sizing.disaggregated_verdict(rows) if s.llm.disaggregated is not None else None
     if report is not None:
         from sim.analysis import sizereport
         written = sizereport.write(report, s.name, rows, target, s.limits.slo_s, assumes(s),
@@ -153,9 +166,23 @@ def _attainment(p: dict) -> str:
     return f"{percent(p['slo_attainment'])} [{percent(p['attainment_low'])}]"
 
 
+def _ratios(text: str | None) -> list[tuple[int, int]] | None:
+    if not text:
+        return None
+    try:
+        return [(int(a), int(b)) for a, b in (x.split(":") for x in text.split(","))]
+    except ValueError:
+        raise SearchsimError(Problem("--ratios", text, "PREFILL:DECODE pairs, e.g. "
+                                     "1:1,1:2")) from None
+
+
 def _label(c: dict) -> str:
-    """A candidate in one cell: hardware, TP and batch (a mix: both groups' shares)."""
+    """A candidate in one cell: hardware, TP and batch (a mix: both groups' shares; a
+    disaggregated fleet: its ratio and both pools)."""
     base = f"{c['hardware']} tp{c['tp']} b{c['max_batch']}"
+    if c.get("ratio"):
+        (p, d), (hw, tp) = c["ratio"], c["decode"]
+        return f"{p}:{d} {c['hardware']} tp{c['tp']}/{hw} tp{tp} b{c['max_batch']}"
     if not c.get("mix"):
         return base
     hw, tp, share = c["mix"]
@@ -191,6 +218,8 @@ def _answer_row(r: dict, hi: int, notes: list[str]) -> list[str]:
                         "-"]
     replicas = f"{r['replicas']:,}" + (f" ({r['replicas_per_shard']}/sh.)"
                                        if r.get("replicas_per_shard") else "")
+    if c.get("ratio"):  # units of the ratio: prefill + decode replicas
+        replicas = f"{c['ratio'][0] * r['replicas']}+{c['ratio'][1] * r['replicas']}"
     share = res.get("revenue_share")
     return cells + [replicas, percent(res["slo_attainment"]), f"{res['latency_p99_s']:.3g}",
                     _cost(res), percent(share) if share is not None else "-"]

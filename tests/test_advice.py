@@ -85,7 +85,7 @@ def test_a_cut_requests_wait_counts_until_its_cut():
            "deadline_outcome": "degraded", "requests": 1, "llm_wait_s": nan,
            "first_response_s": nan, "last_response_s": nan, "tokens_in": 0, "tokens_out": 0,
            "accelerator_s": 0.0, "failed_requests": 0, "queue_wait_s": 2.0, "latency_s": 2.0,
-           "in_window": True}
+           "semantic_hit": False, "semantic_false_hit": False, "in_window": True}
     batch = pa.RecordBatch.from_pylist([row], schema=pa.schema(QUERY_FIELDS))
     tally = Tally()
     tally.add("queries", query_columns(batch, 1.0, 1.0))

@@ -1,8 +1,9 @@
 """Features compose: scenarios drawn from the product of router x engine (schedulers,
 blocks, swapping) x memory x faults (replicas, domains, retrieval) x deadline policy x
 cache x mixed groups x shards / sampled shards x architecture x passages and prefix caching
-(with affinity routing), each checked for conservation and accounting (issues 20, 22), with
-the scheduler's invariants checked before every iteration."""
+(with affinity routing) x the semantic cache x prefill/decode disaggregation, each checked
+for conservation and accounting (issues 20, 22), with the scheduler's invariants checked
+before every iteration."""
 
 import json
 import math
@@ -34,6 +35,7 @@ features = st.fixed_dictionaries({
     "heavy": st.booleans(),
     "prefix": st.sampled_from(["none", "cache", "affinity"]),
     "corpus": st.booleans(),
+    "disaggregated": st.booleans(),
     "seed": st.integers(0, 10_000),
 })
 
@@ -47,6 +49,10 @@ def scenario_of(f: dict):
         llm["kv_memory_fraction"] = 0.002  # ~1,000 tokens: preemptions under load
     if f["groups"]:
         llm["groups"] = [{"hardware": "a100_80gb", "tp": 1, "replicas": 4}]
+    if f["disaggregated"] and f["engine"] != "fastertransformer" and not f["groups"]:
+        llm["disaggregated"] = {"prefill": {"hardware": "h100", "tp": 1, "replicas": 4},
+                                "decode": {"hardware": "a100_80gb", "tp": 1, "replicas": 4},
+                                "kv_link_gbps": 100.0}
     if f["prefix"] != "none" and f["engine"] != "fastertransformer":  # continuous only
         llm["prefix_cache"] = {"memory_fraction": 0.3, "block_tokens": 16}
         if f["prefix"] == "affinity":

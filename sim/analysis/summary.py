@@ -84,7 +84,9 @@ def capacity_qps(s, snap, t: Reduced, requests_per_query: float) -> float | None
     if requests_per_query == 0 or t.requests == 0:
         return None
     prompt, output = t.prompt_tokens / t.requests, t.output_tokens / t.requests
-    return capacity.requests_per_s(s, prompt, output) / requests_per_query
+    # prefix-cache reads as measured: what a request skips of its prefill
+    reused = min(t.cached_tokens / t.requests, max(prompt - 1, 0.0))
+    return capacity.requests_per_s(s, prompt, output, reused) / requests_per_query
 
 
 def _stability(s, waiting, unfinished: float) -> bool:
@@ -102,7 +104,10 @@ def _stability(s, waiting, unfinished: float) -> bool:
 
 
 def fleet_text(s) -> str:
-    return " + ".join(f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet)
+    text = [f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet]
+    if s.llm.disaggregated is not None:
+        text = [f"prefill {text[0]}", f"decode {text[1]}"]
+    return " + ".join(text)
 
 
 def _share(count: int, of: int) -> float | None:
@@ -128,7 +133,8 @@ def summarize(s, arch, model, hardware, t: Reduced, snap) -> dict:
             **_cost(s, arch, t, use, load["sustainable_qps"], chip_rate), **energy,
             **_serving(t, snap, s.run.warmup_s, s.run.duration_s),
             **(_prefix(s, t) if s.llm.prefix_cache is not None else {}),
-            **(_semantic(s, t) if s.cache.semantic_on else {})}
+            **(_semantic(s, t) if s.cache.semantic_on else {}),
+            **(_disaggregated(t, snap) if s.llm.disaggregated is not None else {})}
 
 
 def summarize_tables(s, arch, model, hardware, queries: pa.Table, requests: pa.Table,
@@ -353,6 +359,18 @@ def _semantic(s, t: Reduced) -> dict:
         "semantic_false_hit_share": _ratio(t.semantic_false_hits, t.semantic_hits),
         "semantic_lookup_usd_per_query": _ratio(lookup_usd, t.n_done),
     }
+
+
+def _disaggregated(t: Reduced, snap) -> dict:
+    """The two pools' busy shares over the run (how well the prefill:decode ratio fits the
+    load) and the KV transfers' mean time per window request."""
+    def busy(role: str) -> float | None:
+        reps = [r for r in snap.replicas if r.role == role]
+        return sum(r.busy_s for r in reps) / (len(reps) * snap.end) if reps and snap.end \
+            else None
+
+    return {"prefill_busy_share": busy("prefill"), "decode_busy_share": busy("decode"),
+            "kv_transfer_s_mean": _ratio(t.transfer_s, t.requests)}
 
 
 def _serving(t: Reduced, snap, w0: float, w1: float) -> dict:

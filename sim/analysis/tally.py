@@ -52,6 +52,7 @@ class Reduced:
     model_tokens: int = 0  # prompt (and recomputation) + generated tokens fed back in
     cached_tokens: int = 0  # prompt tokens read from a prefix cache instead of prefilled
     cached_requests: int = 0  # requests that read any
+    transfer_s: float = 0.0  # seconds KV spent between a disaggregated fleet's pools
     semantic_lookups: int = 0  # window queries whose exact key missed (the semantic cache's)
     semantic_hits: int = 0  # of those, answered from a near-duplicate's result
     semantic_false_hits: int = 0  # of those, from a query of another intent
@@ -186,6 +187,7 @@ class Tally:
         cached = col("cached_tokens")[window]
         r.cached_tokens += int(cached.sum())
         r.cached_requests += int((cached > 0).sum())
+        r.transfer_s += _sum(col("transfer_s")[window])
         r.cancelled += int((window & cancelled).sum())
         r.lost += int((window & col("lost")).sum())
         r.retried += int((window & (col("retries") > 0)).sum())

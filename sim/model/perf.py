@@ -245,7 +245,7 @@ def pairs_of_chunk(tokens: int, already: int) -> float:
     return p * (already + (p + 1) / 2.0)
 
 
-def prefill_pairs(prompt_tokens, already: int = 0):
+def prefill_pairs(prompt_tokens, already: float = 0):
     """Token-context pairs of attention when `prompt_tokens` are prefilled after `already`."""
     p = np.asarray(prompt_tokens, dtype=float)
     return p * (already + (p + 1) / 2.0)
@@ -299,9 +299,19 @@ def full_batch(step: StepModel, max_batch: int, kv: int | None, prompt: float,
     """(batch, replica-seconds per request) of a replica running full batches of requests of
     `prompt` and `output` tokens: B = min(max_batch, the requests whose whole context fits
     the KV cache); a prefill iteration samples the first token, output - 1 decodes follow."""
+    batch, prefill, decode = full_batch_parts(step, max_batch, kv, prompt, output)
+    return batch, prefill + decode
+
+
+def full_batch_parts(step: StepModel, max_batch: int, kv: int | None, prompt: float,
+                     output: float, reused: float = 0.0) -> tuple[int, float, float]:
+    """`full_batch` in its two parts: (batch, prefill and decode replica-seconds per
+    request). `reused`: prompt tokens a request reads from a prefix cache, not prefilled
+    (its prefill attends over them)."""
     batch = max_batch if not kv else max(1, min(max_batch, int(kv // (prompt + output))))
-    prefill = float(step.iteration_time(batch * prompt, batch * prefill_pairs(prompt), 0, 0))
+    new = prompt - reused
+    prefill = float(step.iteration_time(batch * new, batch * prefill_pairs(new, reused), 0, 0))
     steps = max(1, round(output - 1))
     decode = float(decode_times(step, batch, batch * (prompt + 1), steps).sum()) * (
         output - 1) / steps
-    return batch, (prefill + decode) / batch
+    return batch, prefill / batch, decode / batch

@@ -111,7 +111,8 @@ def simulate(s: Scenario, shard: int = 0, shards: int = 1,
     rec, tally, sinks = _recording(measured, arch, tables, stream_to)
     marks = level_marks(measured)
     groups = fleet.replica_groups(s, model)
-    pool = LLMPool(env, s.llm, groups[0].step, rec, marks=marks, groups=groups)
+    pool = LLMPool(env, s.llm, groups[0].step, rec, marks=marks, groups=groups,
+                   kv_transfer=fleet.kv_transfer(s, model))
     if s.faults is not None and s.faults.active:
         pool.start_failures(s.faults, rngs["faults"], rngs["fault_domains"])
     cache = cache_mod.build(s.cache, rngs["cache"])

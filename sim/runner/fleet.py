@@ -9,7 +9,7 @@ from sim.model import catalog, perf
 from sim.scenario import capacity
 from sim.scenario.schema import Scenario
 from sim.serving.stages.continuous import Scheduling
-from sim.serving.stages.pool import ReplicaGroup
+from sim.serving.stages.pool import KVTransfer, ReplicaGroup
 
 
 def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
@@ -23,13 +23,22 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
         out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
                                 hw.power, hw.peak_flops,
                                 scheduling=scheduling(s, model, g.tp, kv or 0)))
-    if len(out) > 1:
-        prompt, output = mean_lengths(s)
+    if len(out) > 1 and s.llm.disaggregated is None:  # a disaggregated fleet's pools do
+        prompt, output = mean_lengths(s)                  # not share requests: no speeds
         per_request = [capacity.seconds_per_request(s, model, g, prompt, output, r.step)
                        for g, r in zip(s.llm.fleet, out, strict=True)]
         out = [dataclasses.replace(g, speed=per_request[0] / p)
                for g, p in zip(out, per_request, strict=True)]
     return out
+
+
+def kv_transfer(s: Scenario, model) -> KVTransfer | None:
+    """How a disaggregated fleet moves KV from its prefill to its decode pool."""
+    d = s.llm.disaggregated
+    if d is None:
+        return None
+    return KVTransfer(model.kv_bytes_per_token(s.llm.kv_bytes), d.kv_link_gbps * 1e9 / 8,
+                      d.kv_latency_s, model.layers, d.layerwise)
 
 
 def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:

@@ -44,6 +44,10 @@ def shard_scenario(s: Scenario, index: int, shards: int) -> Scenario:
     raw["llm"]["replicas"] = split(s.llm.replicas, shards, index)
     for g in raw["llm"].get("groups", []):  # each replica group shared out alike
         g["replicas"] = split(g["replicas"], shards, index)
+    if "disaggregated" in raw["llm"]:  # its pools are the fleet's groups: alike
+        for pool in ("prefill", "decode"):
+            d = raw["llm"]["disaggregated"][pool]
+            d["replicas"] = split(d["replicas"], shards, index)
     raw["retrieval"]["servers"] = split(s.retrieval.servers, shards, index)
     raw["cache"]["capacity"] = split(s.cache.capacity, shards, index)
     return loading.from_dict(raw)

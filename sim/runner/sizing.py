@@ -42,10 +42,16 @@ class Candidate:
     # a mixed fleet: this share of the replicas on other hardware at its own degree
     mix: tuple[str, int, float] | None = None  # (hardware, tp, share)
     mix_usd_per_chip_hour: float = 0.0
+    # a disaggregated fleet: `hardware` at `tp` prefills, `decode` = (hardware, tp) decodes,
+    # `ratio` = (prefill, decode) replicas per unit; the search counts units
+    decode: tuple[str, int] | None = None
+    ratio: tuple[int, int] | None = None
 
     @property
     def label(self) -> str:
         base = f"{self.hardware} tp{self.tp}"
+        if self.ratio is not None and self.decode is not None:
+            return f"{self.ratio[0]}:{self.ratio[1]} {base} / {self.decode[0]} tp{self.decode[1]}"
         if self.mix is None:
             return base
         hw, tp, share = self.mix
@@ -123,6 +129,16 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
     scenario samples shards)."""
     raw = loading.to_dict(s)
     per = s.run.shards if sampled(s) else 1
+    raw["economics"]["price"] = c.price
+    if c.ratio is not None and c.decode is not None:  # `replicas` units of the ratio
+        pre = {"hardware": c.hardware, "tp": c.tp, "replicas": c.ratio[0] * replicas * per}
+        dec = {"hardware": c.decode[0], "tp": c.decode[1],
+               "replicas": c.ratio[1] * replicas * per}
+        raw["llm"]["disaggregated"].update(prefill=pre, decode=dec)
+        raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch,
+                          replicas=pre["replicas"], groups=[dec])
+        return loading.from_dict(raw)
+    raw["llm"].pop("disaggregated", None)  # a co-located candidate of a disaggregated one
     first, groups = replicas, []
     if c.mix is not None:  # `replicas` in all, split by the share (one of each at least)
         hw, tp, share = c.mix
@@ -130,7 +146,6 @@ def candidate_scenario(s: Scenario, c: Candidate, replicas: int) -> Scenario:
         first, groups = replicas - other, [{"hardware": hw, "tp": tp, "replicas": other * per}]
     raw["llm"].update(hardware=c.hardware, tp=c.tp, max_batch=c.max_batch,
                       replicas=first * per, groups=groups)
-    raw["economics"]["price"] = c.price
     return loading.from_dict(raw)
 
 
@@ -378,6 +393,54 @@ def mix_candidates(s: Scenario, singles: list[Candidate], mix_hardware: list[str
                 out += [dataclasses.replace(c, mix=(hw, tp, share), mix_usd_per_chip_hour=usd)
                         for share in MIX_SHARES]
     return out
+
+
+def disaggregated_candidates(s: Scenario, ratios: list[tuple[int, int]] | None = None,
+                             price_kind: str | None = None) -> list[Candidate]:
+    """A disaggregated scenario's fleets: its pools at each prefill:decode ratio (default:
+    its own, reduced), and, to compare, each pool's hardware and degree co-located."""
+    d = s.llm.disaggregated
+    assert d is not None
+    pre, dec = d.prefill, d.decode
+    own = math.gcd(pre.replicas, dec.replicas)
+    ratios = ratios or [(pre.replicas // own, dec.replicas // own)]
+    for a, b in ratios:
+        if a < 1 or b < 1:
+            raise SearchsimError(Problem("--ratios", f"{a}:{b}", "PREFILL:DECODE replicas, "
+                                         "each at least 1"))
+    price = price_basis(s, [pre.hardware, dec.hardware], price_kind)
+    qp, qd = _priced(s, pre.hardware, price), _priced(s, dec.hardware, price)
+    out = [Candidate(pre.hardware, pre.tp, s.llm.batch_size, price, qp.usd_per_chip_hour,
+                     qp.source, qp.date, mix_usd_per_chip_hour=qd.usd_per_chip_hour,
+                     decode=(dec.hardware, dec.tp), ratio=r) for r in ratios]
+    for hw, tp in dict.fromkeys([(pre.hardware, pre.tp), (dec.hardware, dec.tp)]):
+        own_q = _priced(s, hw, price)
+        out.append(Candidate(hw, tp, s.llm.batch_size, price, own_q.usd_per_chip_hour,
+                             own_q.source, own_q.date))
+    return out
+
+
+def disaggregated_verdict(rows: list[dict]) -> str | None:
+    """Whether the cheapest passing disaggregated fleet beats the best co-located one."""
+    def best(split: bool):
+        found = [r for r in rows if r["result"] and (r["candidate"]["ratio"] is not None)
+                 == split]
+        return min(found, key=lambda r: r["result"]["cost_per_query_provisioned"]) \
+            if found else None
+
+    split, together = best(True), best(False)
+    if split is None:
+        return None if together is None else "no disaggregated fleet met the target"
+    if together is None:
+        return "only disaggregated fleets met the target"
+    a = split["result"]["cost_per_query_provisioned"]
+    b = together["result"]["cost_per_query_provisioned"]
+    ratio = "{}:{}".format(*split["candidate"]["ratio"])
+    if a < b:
+        return (f"disaggregation ({ratio}) beats the best co-located fleet by {1 - a / b:.1%} "
+                "per query")
+    return (f"disaggregation does not beat the best co-located fleet (its best, {ratio}, "
+            f"costs {a / b - 1:.1%} more per query)")
 
 
 def mix_verdict(rows: list[dict]) -> str | None:

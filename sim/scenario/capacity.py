@@ -17,17 +17,33 @@ def kv_tokens(s: Scenario, model, hardware, tp: int) -> int | None:
 
 
 def seconds_per_request(s: Scenario, model, g: Group, prompt: float, output: float,
-                        step: perf.StepModel | None = None) -> float:
+                        step: perf.StepModel | None = None, reused: float = 0.0) -> float:
     """Replica-seconds per request of `prompt` and `output` tokens on group `g` at full
-    batches (`step`: the group's step model when already built)."""
+    batches (`step`: the group's step model when already built; `reused`: prompt tokens
+    read from a prefix cache)."""
+    _, prefill, decode = _parts(s, model, g, prompt, output, step, reused)
+    return prefill + decode
+
+
+def requests_per_s(s: Scenario, prompt: float, output: float, reused: float = 0.0) -> float:
+    """Requests per second the whole fleet serves at full batches, each reading `reused` of
+    its prompt tokens from a prefix cache; a disaggregated fleet, the fewer of what its
+    prefill pool prefills and its decode pool decodes."""
+    model = catalog.model(s.llm.model)
+    if s.llm.disaggregated is not None:
+        prefill, decode = s.llm.fleet
+        return min(prefill.replicas / _parts(s, model, prefill, prompt, output, None,
+                                             reused)[1],
+                   decode.replicas / _parts(s, model, decode, prompt, output)[2])
+    return sum(g.replicas / seconds_per_request(s, model, g, prompt, output, None, reused)
+               for g in s.llm.fleet)
+
+
+def _parts(s: Scenario, model, g: Group, prompt: float, output: float,
+           step: perf.StepModel | None = None, reused: float = 0.0
+           ) -> tuple[int, float, float]:
+    """(batch, prefill and decode replica-seconds per request) of group `g`."""
     hw = catalog.accelerator(g.hardware)
     step = step if step is not None else perf.build(s.llm, model, hw, g.tp)
-    return perf.full_batch(step, s.llm.batch_size, kv_tokens(s, model, hw, g.tp), prompt,
-                           output)[1]
-
-
-def requests_per_s(s: Scenario, prompt: float, output: float) -> float:
-    """Requests per second the whole fleet serves at full batches."""
-    model = catalog.model(s.llm.model)
-    return sum(g.replicas / seconds_per_request(s, model, g, prompt, output)
-               for g in s.llm.fleet)
+    return perf.full_batch_parts(step, s.llm.batch_size, kv_tokens(s, model, hw, g.tp),
+                                 prompt, output, reused)

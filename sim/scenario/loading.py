@@ -211,6 +211,10 @@ def _check_prefix(s: Scenario) -> None:
         raise SearchsimError(Problem("llm.prefix_cache", "a table",
                                      f"continuous batching (the engine '{s.llm.engine}' "
                                      f"batches {s.llm.batching})"))
+    if s.llm.disaggregated is not None and s.llm.batching != "continuous":
+        raise SearchsimError(Problem("llm.disaggregated", "a table",
+                                     f"continuous batching (the engine '{s.llm.engine}' "
+                                     f"batches {s.llm.batching})"))
     if s.llm.router == "prefix_affinity" and s.llm.prefix_cache is None:
         raise SearchsimError(Problem("llm.router", "prefix_affinity",
                                      "an [llm.prefix_cache] table to route by"))

@@ -240,6 +240,20 @@ class Group(_Section):
         return self.tp * self.replicas
 
 
+class Disaggregated(_Section):
+    """Prefill and decode on separate pools (DistServe, Splitwise, Mooncake): a request is
+    prefilled on the prefill pool, its KV cache (and first token) moves over a link of
+    `kv_link_gbps` to a decode replica, which admits it when its memory allows and decodes
+    the rest. `layerwise`: the transfer runs layer by layer under the prefill, so only what
+    the prefill iteration did not cover (at least one layer's share) waits after it."""
+
+    prefill: Group
+    decode: Group
+    kv_link_gbps: float = Field(400.0, gt=0)  # per replica pair, gigabits per second
+    kv_latency_s: float = Field(0.0005, ge=0)  # per transfer: setup and the first bytes
+    layerwise: bool = True
+
+
 class PrefixCaching(_Section):
     """Each replica keeps the KV blocks of prompt prefixes it computed (the instruction,
     passages) in `memory_fraction` of its KV budget, LRU by block; a request whose prompt
@@ -293,6 +307,9 @@ class LLM(_Section):
     # replica by its speed
     groups: tuple[Group, ...] = ()
     prefix_cache: PrefixCaching | None = None  # none unless the table is given
+    # prefill and decode on separate pools: the fleet is then the prefill pool (hardware,
+    # tp, replicas as resolved) and the decode pool (the one group)
+    disaggregated: Disaggregated | None = None
 
     @property
     def prefix_block_tokens(self) -> int:
@@ -323,6 +340,22 @@ class LLM(_Section):
         if "max_num_batched_tokens" in settings and self.chunk_tokens:
             settings["max_num_batched_tokens"] = self.chunk_tokens
         object.__setattr__(self, "engine_options", settings)
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_disaggregated(self):
+        """A disaggregated fleet is two groups with roles: the prefill pool first (as the
+        primary hardware, tp and replicas), the decode pool as the one further group."""
+        d = self.disaggregated
+        if d is None:
+            return self
+        if self.groups and self.groups != (d.decode,):
+            raise ValueError("@groups: none beside [llm.disaggregated] (its prefill and "
+                             "decode pools are the fleet)")
+        object.__setattr__(self, "hardware", d.prefill.hardware)
+        object.__setattr__(self, "tp", d.prefill.tp)
+        object.__setattr__(self, "replicas", d.prefill.replicas)
+        object.__setattr__(self, "groups", (d.decode,))
         return self
 
     @model_validator(mode="after")

@@ -26,7 +26,8 @@ REQUEST_FIELDS = (
     ("prefilled_tokens", pa.int64()), ("generated_tokens", pa.int64()),
     ("accelerator_s", pa.float64()), ("cancelled", pa.bool_()), ("refused", pa.bool_()),
     ("unfinished", pa.bool_()), ("preemptions", pa.int64()), ("lost", pa.bool_()),
-    ("retries", pa.int64()), ("cached_tokens", pa.int64()), ("in_window", pa.bool_()))
+    ("retries", pa.int64()), ("cached_tokens", pa.int64()), ("transfer_s", pa.float64()),
+    ("in_window", pa.bool_()))
 QUERY_FIELDS = (
     ("query_id", pa.int64()), ("arrival", pa.float64()), ("key", pa.int64()),
     ("cache_hit", pa.bool_()), ("retrieval_wait_s", pa.float64()),
@@ -138,7 +139,7 @@ class Recorder:
         rows.append((r.rid, r.qid, r.replica, r.submitted, r.started, r.first_token,
                      r.finished, r.prompt, r.output, r.prefilled, r.generated, r.accel_s,
                      r.cancelled, r.refused, r.finished != r.finished, r.preemptions, r.lost,
-                     r.retries, r.cached, self._in_window(r.arrival)))
+                     r.retries, r.cached, r.transfer_s, self._in_window(r.arrival)))
         if len(rows) >= self.flush_rows:
             self._flush("requests")
 

@@ -15,6 +15,8 @@ class ReplicaStats:
     kv_peak: int
     batch_peak: int
     outstanding: int  # queued or running at the end
+    busy_s: float = 0.0  # busy (an iteration running or about to) over the whole run
+    role: str = ""  # a disaggregated fleet's "prefill" or "decode" replica
 
 
 @dataclass(frozen=True)

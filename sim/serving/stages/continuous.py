@@ -67,6 +67,10 @@ class Scheduling:
 
 
 class ContinuousReplica(Replica):
+    # a disaggregated prefill replica hands each request on once its prompt is prefilled:
+    # handoff(request, KV tokens, seconds of the iteration that completed it)
+    handoff = None
+
     # Iterations priced per decode-run event; 1 forces iteration-by-iteration stepping (the
     # oracle the fast path is tested against). None: as many as nothing can interrupt.
     max_run_steps: int | None = None
@@ -245,7 +249,7 @@ class ContinuousReplica(Replica):
             if self._by_blocks and not self._blocks_allow(head, reuse):
                 break
             if budget is not None:  # prompt-first: whole prompts within the token budget
-                need = head.prompt + head.generated - head.swapped - reuse
+                need = head.prompt + head.generated - head.swapped - head.transferred - reuse
                 if need > budget and self.prefilling:
                     break
                 budget -= need
@@ -255,6 +259,9 @@ class ContinuousReplica(Replica):
                 head.started = self.env._now
             if head.swapped:
                 self._swap_in(head)
+            elif head.transferred:  # its KV came from the prefill pool
+                head.kv, head.transferred = head.transferred, 0
+                self.kv_used += head.kv
             elif hit:
                 self._read_cached(head, hit)
             self._enter(head)
@@ -263,7 +270,7 @@ class ContinuousReplica(Replica):
     def _cached_blocks(self, req: Request) -> int:
         """Leading blocks of the request's prompt it can read from the prefix cache: at
         least its last prompt token is computed (its logits give the first output token)."""
-        if not req.chain or req.swapped:
+        if not req.chain or req.swapped or req.transferred:
             return 0
         most = (req.prompt - 1) // self.prefix.block_tokens  # type: ignore[union-attr]
         return min(self.prefix.match(req.chain[:most]), most)  # type: ignore[union-attr]
@@ -520,6 +527,10 @@ class ContinuousReplica(Replica):
             if req.generated >= req.output:
                 self._leave(req)
                 self.finish(req)
+            elif self.handoff is not None:  # on to the decode pool, with its KV
+                tokens = req.kv
+                self._leave(req)
+                self.handoff(req, tokens, now - start)
             else:
                 self.prefilling.remove(req)
                 self.group.join(req)

@@ -77,6 +77,7 @@ class Failures:
         else:
             req.retries += 1
             req.generated = 0
+            req.transferred = 0  # KV that arrived from a prefill pool is lost with it too
             req.first_token = math.nan
             self.pool.route(req)
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import simpy
+from simpy.events import Timeout
 
 from sim.model.catalog import Power
 from sim.model.perf import StepModel
@@ -49,13 +50,37 @@ def _prefix_share(cfg) -> tuple[float, int] | None:
     return caching.memory_fraction, cfg.prefix_block_tokens
 
 
+IN_TRANSIT = -2  # a request's replica while its KV moves between pools
+
+
+@dataclass(frozen=True)
+class KVTransfer:
+    """Moving a request's KV cache from a prefill to a decode replica: bytes over the link,
+    plus its latency; `layerwise`, the layers before the last go while the prefill runs."""
+
+    bytes_per_token: float
+    link_bytes_s: float
+    latency_s: float
+    layers: int
+    layerwise: bool = True
+
+    def seconds(self, tokens: int, prefill_s: float) -> float:
+        wire = tokens * self.bytes_per_token / self.link_bytes_s
+        if self.layerwise:  # the last layer's share after the prefill, or what it left
+            last = wire / self.layers
+            wire = last + max(0.0, wire - last - prefill_s)
+        return wire + self.latency_s
+
+
 class LLMPool:
     def __init__(self, env: simpy.Environment, cfg, step, records, kv_capacity_tokens=None,
                  marks: Marks | None = None, power: Power | None = None,
-                 groups: list[ReplicaGroup] | None = None):
+                 groups: list[ReplicaGroup] | None = None,
+                 kv_transfer: KVTransfer | None = None):
         """`records` is told of each request submitted and finished (a `Recorder`); `power`:
         the accelerators' watts by state (None: energy not tracked). `groups`: the replica
-        groups of a mixed fleet (default: one group of `cfg.replicas` on `step`)."""
+        groups of a mixed fleet (default: one group of `cfg.replicas` on `step`); with
+        `kv_transfer`, the first group prefills and the second decodes (disaggregated)."""
         self.env = env
         self.records = records
         self.levels = PoolLevels(marks)
@@ -73,6 +98,11 @@ class LLMPool:
             self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
                                   self.levels, records.request_finished, g.power,
                                   g.peak_flops, g.speed, **extra) for i in range(g.count)]
+        self.stages = [self.replicas]  # where a request that needs prefill goes, then after
+        self.transfer = kv_transfer
+        self.in_transit = 0
+        if kv_transfer is not None:
+            self._disaggregate(groups[0].count, cfg)
         for r in self.replicas:
             env.process(r.loop())
         idle = sum(g.tp * g.count * g.power.idle_w for g in groups if g.power is not None)
@@ -82,18 +112,53 @@ class LLMPool:
         self.failures: Failures | None = None  # set when the scenario has `[faults]`
         self._next_rid = 0
 
+    def _disaggregate(self, prefills: int, cfg) -> None:
+        """The first `prefills` replicas prefill and hand each request on; the rest decode
+        (each stage routed on its own, by the scenario's router)."""
+        prefill, decode = self.replicas[:prefills], self.replicas[prefills:]
+        for r in prefill:
+            r.handoff, r.role = self.handoff, "prefill"
+        for r in decode:
+            r.role = "decode"
+        self.stages = [prefill, decode]
+        self.decode_router = ROUTERS["least_outstanding" if cfg.router == "prefix_affinity"
+                                     else cfg.router]()
+
+    def handoff(self, req: Request, tokens: int, prefill_s: float) -> None:
+        """A prefill replica is done with `req`: its KV (`tokens`) moves to the decode pool,
+        whose replica takes it when the transfer ends."""
+        seconds = self.transfer.seconds(tokens, prefill_s)  # type: ignore[union-attr]
+        req.replica = IN_TRANSIT
+        req.transfer_s += seconds
+        self.in_transit += 1
+        Timeout(self.env, seconds).callbacks.append(lambda _: self._arrived(req, tokens))
+
+    def _arrived(self, req: Request, tokens: int) -> None:
+        self.in_transit -= 1
+        if req.cancelled:  # its query stopped waiting while the KV was on the link
+            req.finished = self.env._now
+            self.records.request_finished(req)
+            return
+        req.first_token = self.env._now  # the first token reaches the user with the KV
+        req.transferred = tokens
+        self.route(req)
+
     def start_failures(self, cfg, rng, domain_rng=None) -> None:
         self.failures = Failures(self.env, self, cfg, rng, domain_rng)
 
     def route(self, req: Request) -> None:
-        """To the replica the router picks among those up (parked if none is)."""
-        replicas = self.replicas
+        """To the replica the router picks among those up (parked if none is): in a
+        disaggregated fleet, a request whose KV arrived goes to the decode pool, any other
+        (new, or its KV lost with a failed replica) to the prefill pool."""
+        decoding = req.transferred > 0
+        replicas = self.stages[-1] if decoding else self.stages[0]
         if self.failures is not None:
             replicas = [r for r in replicas if not r.down]
             if not replicas:
                 self.failures.park(req)
                 return
-        replicas[self.router.pick(replicas, req)].submit(req)
+        router = self.decode_router if decoding else self.router
+        replicas[router.pick(replicas, req)].submit(req)
 
     def submit(self, qid: int, prompt: int, output: int, waiter: Countdown | None = None,
                arrival: float = math.nan, chain: tuple[int, ...] = ()) -> Request:
@@ -122,7 +187,7 @@ class LLMPool:
     @property
     def idle(self) -> bool:
         """Nothing queued, running or parked."""
-        return all(r.outstanding == 0 for r in self.replicas) and not (
+        return all(r.outstanding == 0 for r in self.replicas) and not self.in_transit and not (
             self.failures is not None and self.failures.parked)
 
     @property
@@ -134,4 +199,7 @@ class LLMPool:
         if req.is_done:
             return
         req.waiter = None  # its query has stopped waiting
+        if req.replica == IN_TRANSIT:  # on the link between pools: dropped when it arrives
+            req.cancelled = True
+            return
         self.replicas[req.replica].cancel(req)

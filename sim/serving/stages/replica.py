@@ -52,6 +52,9 @@ class Replica:
         """`peak_flops` per chip (for MFU); `speed`: the replica's throughput relative to
         its pool's others (a mixed fleet's router weighs by it)."""
         self.env, self.index, self.step, self.chips = env, index, step, chips
+        self.busy_s = 0.0  # busy time so far, and since when if busy now
+        self._busy_since: float | None = None
+        self.role = ""
         self.peak_flops, self.speed = peak_flops, speed
         self.max_batch = max_batch
         self.levels = levels
@@ -76,6 +79,11 @@ class Replica:
     def busy_change(self, sign: int) -> None:
         """The replica's chips become busy (+1) or idle (-1) now."""
         now, lv = self.env._now, self.levels
+        if sign > 0:
+            self._busy_since = now
+        elif self._busy_since is not None:
+            self.busy_s += now - self._busy_since
+            self._busy_since = None
         lv.busy_chips.add(now, sign * self.chips)
         lv.busy_replicas.add(now, sign)
         lv.busy_flops.add(now, sign * self.chips * self.peak_flops)
@@ -176,7 +184,10 @@ class Replica:
         return queued
 
     def stats(self) -> ReplicaStats:
-        return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding)
+        busy = self.busy_s + (self.env._now - self._busy_since if self._busy_since is not None
+                              else 0.0)
+        return ReplicaStats(self.kv_capacity(), self.kv_peak, self.batch_peak, self.outstanding,
+                            busy, self.role)
 
     def settle(self) -> None:
         """Bring every running request's counters up to now (before they are recorded)."""

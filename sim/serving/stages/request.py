@@ -41,7 +41,8 @@ class Request:
     __slots__ = ("rid", "qid", "prompt", "output", "submitted", "started", "first_token",
                  "finished", "replica", "accel_s", "waiter", "generated", "prefilled",
                  "cancelled", "preemptions", "kv", "refused", "seq", "decoding", "tick0",
-                 "acc0", "arrival", "lost", "retries", "swapped", "chain", "reused", "cached")
+                 "acc0", "arrival", "lost", "retries", "swapped", "chain", "reused", "cached",
+                 "transferred", "transfer_s")
 
     def __init__(self, env: simpy.Environment, rid: int, qid: int, prompt: int, output: int,
                  waiter: Countdown | Callback | None = None, arrival: float = math.nan,
@@ -70,6 +71,10 @@ class Request:
         self.chain = chain
         self.reused = 0
         self.cached = 0
+        # disaggregated serving: KV tokens that arrived from the prefill pool, waiting for a
+        # decode replica to admit them; and the seconds spent moving KV between the pools
+        self.transferred = 0
+        self.transfer_s = 0.0
         # a continuous replica's bookkeeping: admission order, and while decoding, the
         # replica's decode tick and chip-seconds-per-token accumulator when last synced
         self.seq = -1
