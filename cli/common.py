@@ -9,8 +9,9 @@ import sys
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from sim.errors import Problem, SearchsimError
 
@@ -106,15 +107,15 @@ def fmt(value, unit: str = "") -> str:
     return f"{value:,.4g}"
 
 
-def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    """A table without vertical rules: two spaces between columns, so more fit in 80."""
-    t = Table(title=title or None, title_justify="left", header_style="bold",
-              box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+def table(title: str, columns: list[str], rows: list[list[str]]) -> RenderableType:
+    """A table without vertical rules (two spaces between columns, so more fit in 80), its
+    title a line above it, wrapped to the terminal rather than to the table's width."""
+    t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*r)
-    return t
+    return Group(Text(title, style="italic"), t) if title else t
 
 
 ERROR_COLUMNS = ["group", "n", "MAPE", "worst"]

@@ -134,3 +134,23 @@ def test_sizing_counts_units_of_the_ratio_and_compares_with_co_location():
     rows[2]["result"]["cost_per_query_provisioned"] = 1.2
     assert "does not beat" in sizing.disaggregated_verdict(rows) and "25.0% more" in \
         sizing.disaggregated_verdict(rows)
+
+
+def test_bad_sizing_options_are_one_line_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    path = tmp_path / "d.toml"
+    path.write_text(loading.dumps(scenario(True)))
+    runner = CliRunner()
+    res = runner.invoke(app, ["size", str(path), "--ratios", "2-1"])
+    assert res.exit_code == 2 and "--ratios: got '2-1', expected PREFILL:DECODE" in res.output
+    res = runner.invoke(app, ["size", str(path), "--ratios", "0:1"])
+    assert res.exit_code == 2 and "each at least 1" in res.output
+    res = runner.invoke(app, ["size", str(path), "--hardware", "h200"])
+    assert res.exit_code == 2 and "none with [llm.disaggregated]" in res.output
+    res = runner.invoke(app, ["size", "scenarios/two_stage_2026.toml", "--ratios", "1:1"])
+    assert res.exit_code == 2 and "a scenario with [llm.disaggregated]" in res.output
+    res = runner.invoke(app, ["passages", "scenarios/two_stage_2026.toml"])
+    assert res.exit_code == 2 and "retrieval.corpus_passages" in res.output
+    assert "Traceback" not in res.output

@@ -244,3 +244,37 @@ def test_prefix_caching_is_off_by_default_and_refused_where_it_cannot_run():
         loading.from_dict({"llm": {"router": "prefix_affinity"}})
     with pytest.raises(SearchsimError, match="corpus_passages: got 3"):
         loading.from_dict({"retrieval": {"corpus_passages": 3}, "architecture": {"k": 5}})
+
+
+def test_the_passage_curve_is_an_lru_over_the_retrieved_passages():
+    """At every capacity the curve's hit rate equals an LRU of that many passages replaying
+    the passages of the queries that miss the result cache; memory is capacity x the mean
+    cached prefix x KV bytes per token."""
+    from collections import OrderedDict
+
+    from sim.analysis import passagecurve
+    s = loading.load("scenarios/two_stage_2026_passages.toml",
+                     ["retrieval.corpus_passages=5000", "workload.distinct_queries=3000",
+                      "cache.capacity=200"])
+    c = passagecurve.curve(s, queries=3000, points=8)
+    keys = passagecurve._misses(s, 3000)
+    corpus = Corpus(5000, 0.9, s.retrieval.passage_tokens.build(), s.run.seed)
+    refs = corpus.passages(keys, 10).ravel().tolist()
+    assert c["references"] == len(refs) and c["llm_queries"] == len(keys) < 3000
+    for point in c["curve"]:
+        lru, hits = OrderedDict(), 0
+        for p in refs:
+            if p in lru:
+                hits += 1
+                lru.move_to_end(p)
+            else:
+                lru[p] = True
+                if len(lru) > point["passages"]:
+                    lru.popitem(last=False)
+        assert point["hit_rate"] == pytest.approx(hits / len(refs))
+    per_token = catalog.model(s.llm.model).kv_bytes_per_token(s.llm.kv_bytes)
+    first = c["curve"][0]
+    assert first["gb"] == pytest.approx(first["passages"] * c["cached_tokens_mean"]
+                                        * per_token / 1e9)
+    rates = [p["hit_rate"] for p in c["curve"]]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(c["infinite_cache_hit_bound"])

@@ -1,0 +1,38 @@
+"""Search-specific serving features on the 2026 passages scenario: simulated LLM requests per
+wall-second and peak RSS with each feature off and on (passages are always objects there).
+
+    .venv/bin/python bench/bench_features.py [SECONDS]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from common import ROOT, report, timed
+
+from sim.runner.api import run
+from sim.scenario import loading
+
+FEATURES = {
+    "off": [],
+    "prefix cache + affinity": ["llm.prefix_cache={memory_fraction=0.3}",
+                                "llm.router='prefix_affinity'"],
+    "semantic cache": ["cache.semantic={threshold=0.9}"],
+    "disaggregated 3:1": ["llm.disaggregated={prefill={hardware='h200', tp=1, replicas=27}, "
+                          "decode={hardware='h200', tp=1, replicas=9}}"],
+}
+
+
+def main(seconds: str = "600") -> None:
+    for name, extra in FEATURES.items():
+        s = loading.load(ROOT / "scenarios" / "two_stage_2026_passages.toml",
+                         [f"run.duration_s={seconds}", "run.warmup_s=60", "llm.replicas=36",
+                          *extra])
+        res, wall = timed(lambda s=s: run(s, tables="discard"))
+        report(f"two_stage_2026_passages, {name} ({seconds} s)",
+               res.summary["llm_requests_submitted"], wall,
+               f"(p99 {res.summary['latency_p99_s']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
