@@ -112,6 +112,13 @@ def size_command(
                                        _ints("--mix-tp", mix_tp) if mix_tp else None)
     spread = sizing.price_spread(cands)
     warnings = []
+    guessed = sizing.unmeasured(s, cands)
+    if guessed:
+        warnings.append(f"warning: {', '.join(guessed)}: no measurement of this chip family "
+                        f"in profile '{s.llm.engine_spec.step_profile(s.llm.profile).name}'; "
+                        "its compute and memory efficiencies are the catalog's assumed "
+                        "defaults, so its step times are not validated (docs/accuracy.md)")
+        err_console.print(warnings[-1], highlight=False, soft_wrap=True)
     if spread:  # said before the sizing runs, and again in the report
         months, first, last = spread
         warnings.append(f"warning: the prices compared are {months} months apart ({first} "
@@ -119,7 +126,7 @@ def size_command(
                         "compare at one date with --price-date YYYY-MM, or size each "
                         "accelerator at the $/chip-hour you were quoted (--set "
                         "economics.price=...)")
-        err_console.print(warnings[0], highlight=False, soft_wrap=True)
+        err_console.print(warnings[-1], highlight=False, soft_wrap=True)
     say_estimate(estimate.say(estimate.sizing_requests(s, len(cands), lo, hi, replications),
                               min(jobs, len(cands))))
     with CountProgress("sizing", "of the most probes it can take" if len(cands) == 1

@@ -200,3 +200,14 @@ def test_the_answer_reads_at_80_columns():
         assert sum(label in line for line in lines) >= 3  # ranking, note, probe table
     assert any(line.startswith("[1] ") for line in lines)
     assert any("95% lower bound" in line for line in lines)
+
+
+def test_unmeasured_chip_families_are_named():
+    """H200 (Hopper) and RTX 4090 (AD102) have fits in vLLM V1's profile; B200 and MI300X do
+    not, so their efficiencies are assumed: said before a ranking uses them."""
+    s = loading.load(SCENARIOS / "two_stage_2026.toml")
+    cands = sizing.candidates(s, ["h200", "b200", "mi300x", "rtx_4090"], [64], [1])
+    assert sizing.unmeasured(s, cands) == ["b200", "mi300x"]
+    article = loading.load(SCENARIOS / "two_stage.toml")
+    assert sizing.unmeasured(article, sizing.candidates(article, ["mi300x"], [8], [8],
+                                                        "on-demand")) == []  # article model

@@ -328,6 +328,18 @@ def _priced(s: Scenario, hw: str, price: str | float) -> pricing.Quote:
     return pricing.quote(hw, price, s.economics.price_date)
 
 
+def unmeasured(s: Scenario, cands: list[Candidate]) -> list[str]:
+    """The candidates' accelerators whose chip family the scenario's step profile has no
+    fit for: their efficiencies are the catalog's assumed defaults, not measured."""
+    if s.llm.step_model != "roofline":
+        return []
+    profile = s.llm.engine_spec.step_profile(s.llm.profile)
+    hardware = dict.fromkeys([c.hardware for c in cands] +
+                             [c.mix[0] for c in cands if c.mix] +
+                             [c.decode[0] for c in cands if c.decode])
+    return [hw for hw in hardware if not profile.covers(catalog.accelerator(hw))]
+
+
 def price_spread(cands: list[Candidate]) -> tuple[int, str, str] | None:
     """(months between, earliest, latest) of the catalog prices the candidates are ranked on,
     when they are further apart than pricing.STALE_MONTHS."""
