@@ -94,25 +94,28 @@ def test_at_least_the_last_prompt_token_is_computed():
 
 
 def independent_lru(chains, prompts, capacity):
-    """A plain list-based block LRU, read-then-insert per request in order."""
+    """A plain list-based block LRU, read-then-insert per request in order; a chain's blocks
+    made recent from its tail to its head (the head most recent)."""
     lru, out = [], []
+
+    def touch(blocks):
+        for b in reversed(blocks):
+            lru.remove(b)
+            lru.append(b)
+
     for chain, prompt in zip(chains, prompts, strict=True):
         most = (prompt - 1) // BLOCK
         m = 0
         while m < min(len(chain), most) and chain[m] in lru:
             m += 1
         out.append(m * BLOCK)
-        for b in chain[:m]:
-            lru.remove(b)
-            lru.append(b)
+        touch(list(chain[:m]))
         for b in chain:
-            if b in lru:
-                lru.remove(b)
-                lru.append(b)
-            else:
+            if b not in lru:
                 if len(lru) >= capacity:
                     lru.pop(0)
                 lru.append(b)
+        touch(list(chain))
     return out
 
 
@@ -207,13 +210,15 @@ def test_passages_are_a_fixed_function_of_the_key():
 def test_the_block_cache_evicts_the_least_recent_unpinned_block():
     cache = PrefixCache(3, 16)
     assert cache.insert((1, 2, 3)) == 3
-    cache.acquire((1,), 1)  # 1 pinned and most recent: 2 is now the oldest
-    assert cache.insert((4,)) == 1 and 2 not in cache and 1 in cache
-    cache.acquire((3, 4), 2)
-    assert cache.insert((5,)) == 0  # everything pinned: nothing evicted, nothing added
-    cache.release((1,), 1)
-    assert cache.insert((5,)) == 1 and 1 not in cache
-    assert cache.match((3, 4, 9)) == 2 and cache.match((9, 3)) == 0
+    assert list(cache._blocks) == [3, 2, 1]  # the head most recent: the tail goes first
+    assert cache.insert((4,)) == 1 and 3 not in cache and cache.match((1, 2, 3)) == 2
+    cache.acquire((1, 2), 2)  # pinned
+    assert cache.insert((5,)) == 1 and 4 not in cache  # the one unpinned block went
+    cache.acquire((5,), 1)
+    assert cache.insert((6,)) == 0  # everything pinned: nothing evicted, nothing added
+    cache.release((1, 2), 2)
+    assert cache.insert((6,)) == 1 and 2 not in cache and 1 in cache  # 2 was least recent
+    assert cache.match((1, 9)) == 1 and cache.match((9, 1)) == 0
 
 
 def test_affinity_routes_to_the_longest_cached_prefix_within_the_slack():

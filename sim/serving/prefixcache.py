@@ -5,8 +5,10 @@ A prompt's reusable prefix is a chain of block hashes (block i stands for the to
 it too, as in vLLM's automatic prefix caching and the Mooncake trace's `hash_ids`); a
 request reuses the longest run of its chain's leading blocks that are cached. Blocks in use
 by a running request are pinned; when room is needed, the least recently used unpinned
-block goes first (LRU at block granularity). A block whose predecessor was evicted is still
-kept but cannot be reached until the predecessor returns, as in vLLM.
+block goes first (LRU at block granularity). A chain's blocks are made recent from its tail
+to its head, so the head is the most recent and a chain loses its tail first (vLLM frees a
+request's blocks in reverse order for the same reason). A block whose predecessor was
+evicted is still kept but cannot be reached until the predecessor returns, as in vLLM.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class PrefixCache:
     def acquire(self, chain: Sequence[int], n: int) -> None:
         """A request reads the chain's first `n` blocks: pinned, and now most recent."""
         blocks = self._blocks
-        for b in chain[:n]:
+        for b in reversed(chain[:n]):
             blocks[b] += 1
             blocks.move_to_end(b)
 
@@ -54,15 +56,17 @@ class PrefixCache:
         """The chain's blocks were computed: keep them, most recent last, evicting the least
         recently used unpinned blocks for room; stops at the first block there is no room
         for (a later one could not be reached without it). Returns the blocks added."""
-        blocks, added = self._blocks, 0
+        blocks, added, kept = self._blocks, 0, 0
         for b in chain:
-            if b in blocks:
-                blocks.move_to_end(b)
-                continue
-            if len(blocks) >= self.capacity and not self._evict_one():
-                break
-            blocks[b] = 0
-            added += 1
+            if b not in blocks:
+                if len(blocks) >= self.capacity and not self._evict_one():
+                    break
+                blocks[b] = 0
+                added += 1
+            blocks.move_to_end(b)
+            kept += 1
+        for b in reversed(chain[:kept]):  # the head most recent: the tail goes first
+            blocks.move_to_end(b)
         return added
 
     def _evict_one(self) -> bool:
