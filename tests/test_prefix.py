@@ -283,3 +283,23 @@ def test_the_passage_curve_is_an_lru_over_the_retrieved_passages():
                                         * per_token / 1e9)
     rates = [p["hit_rate"] for p in c["curve"]]
     assert rates == sorted(rates) and rates[-1] == pytest.approx(c["infinite_cache_hit_bound"])
+
+
+def test_capacity_at_full_batches_counts_the_measured_reuse():
+    """The capacity estimate (and so sizing's bracket) prices a request's prefill without
+    the tokens it read from the cache, as measured in the window."""
+    from sim.scenario import capacity
+    over = ["run.duration_s=90", "run.warmup_s=10", "llm.replicas=4", "workload.rate_qps=2"]
+    plain = run(loading.load("scenarios/two_stage_2026_passages.toml", over))
+    cached = run(loading.load("scenarios/two_stage_2026_passages.toml",
+                              [*over, "llm.prefix_cache={memory_fraction=0.3}"]))
+    x, t = cached.summary, cached
+    assert x["prefix_hit_rate_tokens"] > 0.1
+    assert x["sustainable_qps"] > plain.summary["sustainable_qps"] * 1.05
+    r = t.requests.to_pandas()
+    window = r[r.in_window]
+    prompt, output = window.prompt_tokens.mean(), window.output_tokens.mean()
+    reused = window.cached_tokens.mean()
+    per_query = 10 * (1 - x["cache_hit_rate"])
+    expected = capacity.requests_per_s(cached.scenario, prompt, output, reused) / per_query
+    assert x["sustainable_qps"] == pytest.approx(expected, rel=1e-9)

@@ -57,6 +57,10 @@ class PrefixCache:
         recently used unpinned blocks for room; stops at the first block there is no room
         for (a later one could not be reached without it). Returns the blocks added."""
         blocks, added, kept = self._blocks, 0, 0
+        if self.match(chain) == len(chain):  # all there (a hit's replica): recent again
+            for b in reversed(chain):
+                blocks.move_to_end(b)
+            return 0
         for b in chain:
             if b not in blocks:
                 if len(blocks) >= self.capacity and not self._evict_one():
