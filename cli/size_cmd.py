@@ -152,8 +152,10 @@ def size_command(
                                      jobs, progress, backend or s.run.backend,
                                      address or s.run.ray_address)
     if as_json:
-        print_json({"fleets": rows, "mix_verdict": verdict, "day": day}
-                   if mix or diurnal else rows)
+        split = s.llm.disaggregated is not None
+        print_json({"fleets": rows, "mix_verdict": None if split else verdict,
+                    "disaggregated_verdict": verdict if split else None, "day": day}
+                   if mix or diurnal or split else rows)
     elif day is not None:
         _show_day(day_s, day)
 

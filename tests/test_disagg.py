@@ -154,3 +154,21 @@ def test_bad_sizing_options_are_one_line_errors(tmp_path):
     res = runner.invoke(app, ["passages", "scenarios/two_stage_2026.toml"])
     assert res.exit_code == 2 and "retrieval.corpus_passages" in res.output
     assert "Traceback" not in res.output
+
+
+def test_size_prints_the_disaggregation_verdict_in_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    path = tmp_path / "d.toml"
+    path.write_text(loading.dumps(scenario(True, rate=0.5)))
+    res = CliRunner().invoke(app, ["size", str(path), "--replicas", "1:2", "--replications",
+                                   "1", "--set", "run.duration_s=120", "--jobs", "1",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["disaggregated_verdict"] is not None and out["mix_verdict"] is None
+    assert [r["candidate"]["ratio"] for r in out["fleets"]].count(None) == 2  # co-located
+    assert {r["candidate"]["price"] for r in out["fleets"]} == {"on-demand"}

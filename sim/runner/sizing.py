@@ -310,7 +310,7 @@ def price_basis(s: Scenario, hardware: list[str], price_kind: str | None) -> str
                                          "one of: " + ", ".join(pricing.PRICE_KINDS)))
         return price_kind
     price = s.economics.price
-    if hardware == [s.llm.hardware]:
+    if set(hardware) == {s.llm.hardware}:  # the scenario's own hardware: its own price
         return price
     if isinstance(price, int | float):
         raise SearchsimError(Problem("--price-kind", None, "a price kind to compare "
