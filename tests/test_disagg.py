@@ -134,6 +134,11 @@ def test_sizing_counts_units_of_the_ratio_and_compares_with_co_location():
     rows[2]["result"]["cost_per_query_provisioned"] = 1.2
     assert "does not beat" in sizing.disaggregated_verdict(rows) and "25.0% more" in \
         sizing.disaggregated_verdict(rows)
+    rows[2]["result"].update(cost_per_query_provisioned=1.5, latency_p99_s=9.0)
+    rows[1]["result"]["latency_p99_s"] = 4.0
+    assert sizing.disaggregated_verdict(rows) == (
+        "disaggregation (2:1) costs the same per query as the best co-located fleet (the same "
+        "accelerators); p99 4 s against 9 s")
 
 
 def test_bad_sizing_options_are_one_line_errors(tmp_path):

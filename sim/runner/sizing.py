@@ -448,6 +448,10 @@ def disaggregated_verdict(rows: list[dict]) -> str | None:
     a = split["result"]["cost_per_query_provisioned"]
     b = together["result"]["cost_per_query_provisioned"]
     ratio = "{}:{}".format(*split["candidate"]["ratio"])
+    if abs(a / b - 1) < 0.0005:
+        p99 = split["result"]["latency_p99_s"], together["result"]["latency_p99_s"]
+        return (f"disaggregation ({ratio}) costs the same per query as the best co-located "
+                f"fleet (the same accelerators); p99 {p99[0]:.3g} s against {p99[1]:.3g} s")
     if a < b:
         return (f"disaggregation ({ratio}) beats the best co-located fleet by {1 - a / b:.1%} "
                 "per query")
