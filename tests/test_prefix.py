@@ -303,3 +303,13 @@ def test_capacity_at_full_batches_counts_the_measured_reuse():
     per_query = 10 * (1 - x["cache_hit_rate"])
     expected = capacity.requests_per_s(cached.scenario, prompt, output, reused) / per_query
     assert x["sustainable_qps"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_chain_longer_than_the_room_is_kept_up_to_its_first_block_without_room():
+    cache = PrefixCache(4, 16)
+    cache.insert((1, 2))
+    cache.acquire((1, 2), 2)  # pinned: only 2 blocks of room left
+    assert cache.insert((7, 8, 9)) == 2 and cache.match((7, 8, 9)) == 2 and 9 not in cache
+    cache.release((1, 2), 2)
+    assert cache.insert((7, 8, 9, 10)) == 2  # 1 and 2 evicted, never 7 or 8
+    assert cache.match((7, 8, 9, 10)) == 4 and 1 not in cache

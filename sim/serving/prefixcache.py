@@ -53,32 +53,39 @@ class PrefixCache:
                 blocks[b] -= 1
 
     def insert(self, chain: Sequence[int]) -> int:
-        """The chain's blocks were computed: keep them, most recent last, evicting the least
-        recently used unpinned blocks for room; stops at the first block there is no room
-        for (a later one could not be reached without it). Returns the blocks added."""
-        blocks, added, kept = self._blocks, 0, 0
-        if self.match(chain) == len(chain):  # all there (a hit's replica): recent again
-            for b in reversed(chain):
+        """The chain's blocks were computed: keep them, the head most recent, evicting the
+        least recently used unpinned blocks for room (never the chain's own); the chain is
+        kept up to the first block there is no room for (a later one could not be reached
+        without it). Returns the blocks added."""
+        blocks = self._blocks
+        missing = [b for b in chain if b not in blocks]
+        kept, short = len(chain), 0
+        if missing:
+            short = len(missing) - (self.capacity - len(blocks))
+            if short > 0:
+                short -= self._evict(short, set(chain))
+            if short > 0:  # no room for the last `short` missing blocks: cut before them
+                first_left_out = missing[len(missing) - short]
+                kept = chain.index(first_left_out)
+        for b in reversed(chain[:kept]):  # tail first, so that the head is the most recent
+            if b in blocks:
                 blocks.move_to_end(b)
-            return 0
-        for b in chain:
-            if b not in blocks:
-                if len(blocks) >= self.capacity and not self._evict_one():
-                    break
+            else:
                 blocks[b] = 0
-                added += 1
-            blocks.move_to_end(b)
-            kept += 1
-        for b in reversed(chain[:kept]):  # the head most recent: the tail goes first
-            blocks.move_to_end(b)
-        return added
+        return len(missing) - max(short, 0)
 
-    def _evict_one(self) -> bool:
-        for b, pins in self._blocks.items():
-            if pins == 0:
-                del self._blocks[b]
-                return True
-        return False
+    def _evict(self, n: int, keep: set) -> int:
+        """Evict up to `n` least recently used unpinned blocks not in `keep`, in one pass;
+        returns how many went."""
+        blocks, out = self._blocks, []
+        for b, pins in blocks.items():
+            if pins == 0 and b not in keep:
+                out.append(b)
+                if len(out) == n:
+                    break
+        for b in out:
+            del blocks[b]
+        return len(out)
 
     def clear(self) -> None:
         """The replica failed: its memory, and every block in it, is gone."""
