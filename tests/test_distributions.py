@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sim.model.distributions import Buffered, Empirical, Exponential, Fixed, Gamma, Lognormal, scv
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)  # the same draws in CI
 @given(mean=st.floats(0.5, 1000.0), cv=st.floats(0.1, 2.0), seed=st.integers(0, 2**32 - 1))
 def test_samples_match_analytic_moments(mean, cv, seed):
     rng = np.random.default_rng(seed)
