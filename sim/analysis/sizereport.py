@@ -17,6 +17,9 @@ from sim.io.atomic import write_text
 
 def _label(c: dict) -> str:
     base = f"{c['hardware']} tp{c['tp']} batch {c['max_batch']}"
+    if c.get("ratio"):  # disaggregated: units of prefill:decode replicas
+        (p, d), (hw, tp) = c["ratio"], c["decode"]
+        return f"{p}:{d} prefill {base} / decode {hw} tp{tp}"
     if not c.get("mix"):
         return base
     hw, tp, share = c["mix"]
