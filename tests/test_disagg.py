@@ -86,6 +86,22 @@ def test_chip_seconds_add_up_across_the_pools_under_load():
     assert 0 < x["prefill_busy_share"] < 1 and 0 < x["decode_busy_share"] < 1
 
 
+def test_only_the_prefill_pool_keeps_a_prefix_cache():
+    """Prefix caching with disaggregation: the prefill replicas keep prefixes (and read
+    them); the decode replicas, which prefill nothing, give none of their memory to it."""
+    raw = loading.to_dict(scenario(True, rate=0.5, prefix_cache={"memory_fraction": 0.25,
+                                                                  "block_tokens": 16}))
+    raw["workload"]["instruction_tokens"] = 64  # a shared prefix of four blocks
+    s = loading.from_dict(raw)
+    res = run(s)
+    caps = {r.role: r.capacity for r in res.snapshot.replicas}
+    groups = fleet.replica_groups(s, catalog.model(s.llm.model))
+    assert caps["decode"] == groups[1].kv_capacity_tokens  # the whole budget
+    assert caps["prefill"] < groups[0].kv_capacity_tokens
+    r = res.requests.to_pandas()
+    assert (r.cached_tokens > 0).sum() > 0 and (r.replica == 1).all()
+
+
 def test_capacity_is_the_scarcer_pools():
     from sim.model import perf
     from sim.scenario import capacity

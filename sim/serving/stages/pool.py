@@ -91,10 +91,12 @@ class LLMPool:
         self.chips = sum(g.tp * g.count for g in groups)
         cls = _replica_class(cfg.batching)
         self.replicas: list = []
-        for g in groups:
+        for n, g in enumerate(groups):
+            # a disaggregated fleet's decode pool prefills nothing: no prefix cache there
+            prefix = None if kv_transfer is not None and n > 0 else _prefix_share(cfg)
             extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
                 "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens,
-                "scheduling": g.scheduling, "prefix": _prefix_share(cfg)}
+                "scheduling": g.scheduling, "prefix": prefix}
             self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
                                   self.levels, records.request_finished, g.power,
                                   g.peak_flops, g.speed, **extra) for i in range(g.count)]
