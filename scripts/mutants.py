@@ -187,6 +187,8 @@ MUTANTS = [
     ("[new] the estimate misses the probe below the top", "sim/runner/estimate.py",
      "probes = 2 + math.ceil(math.log2(hi - lo + 1))",
      "probes = 1 + math.ceil(math.log2(hi - lo + 1))"),
+    ("[new] a block read back from host memory costs nothing", "sim/serving/stages/continuous.py",
+     "            self._swap_s += seconds", "            self._swap_s += 0.0"),
     ("[new] capacity at full batches ignores prefix reuse", "sim/analysis/summary.py",
      "reused = min(t.cached_tokens / t.requests, max(prompt - 1, 0.0))", "reused = 0.0"),
     ("[new] a disaggregated transfer without its latency", "sim/serving/stages/pool.py",

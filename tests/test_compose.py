@@ -55,8 +55,9 @@ def scenario_of(f: dict):
                                 "kv_link_gbps": 100.0}
     if f["prefix"] != "none" and f["engine"] != "fastertransformer":  # continuous only
         llm["prefix_cache"] = {"memory_fraction": 0.3, "block_tokens": 16}
-        if f["prefix"] == "affinity":
+        if f["prefix"] == "affinity":  # with a host-memory tier too
             llm["router"] = "prefix_affinity"
+            llm["prefix_cache"]["host_tokens"] = 4000
     raw = {"run": {"duration_s": 60.0, "warmup_s": 5.0, "drain_s": 120.0, "seed": f["seed"]},
            "workload": {"rate_qps": 8.0 if f["heavy"] else 1.5, "distinct_queries": 50,
                         "query_tokens": {"dist": "lognormal", "mean": 100, "cv": 1.0},

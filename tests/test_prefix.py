@@ -313,3 +313,43 @@ def test_a_chain_longer_than_the_room_is_kept_up_to_its_first_block_without_room
     cache.release((1, 2), 2)
     assert cache.insert((7, 8, 9, 10)) == 2  # 1 and 2 evicted, never 7 or 8
     assert cache.match((7, 8, 9, 10)) == 4 and 1 not in cache
+
+
+def test_a_host_tier_keeps_what_hbm_evicts_and_reads_it_back_for_room():
+    cache = PrefixCache(2, 16, host_blocks=4)
+    cache.insert((1, 2))
+    cache.insert((3, 4))  # 1 and 2 move to host memory
+    assert 1 not in cache and cache.match((1, 2)) == 2  # room: 3 and 4 can go to host
+    assert cache.acquire((1, 2), 2) == 2 and cache.match((1, 2)) == 2 and 3 not in cache
+    assert cache.match((3, 4)) == 0  # 1 and 2 pinned: no room to read 3 and 4 back
+    cache.release((1, 2), 2)
+    assert cache.match((3, 4)) == 2
+    cache.clear()
+    assert cache.match((1, 2)) == 0 and cache.match((3, 4)) == 0
+
+
+def test_reading_from_host_memory_costs_the_copy_exactly():
+    """Two passages of 20 blocks each and room in HBM for C < 40 blocks: the tail of the one
+    read less recently waits in host memory (40 - C blocks). On an idle system a request
+    whose passage is all in HBM prefills its 30 query tokens; one whose passage's tail is
+    in host memory first copies those 40 - C blocks back over the host link (block x KV
+    bytes per token / 25 GB/s), then prefills the same 30."""
+    s = scenario(retrieval__corpus_passages=2, workload__instruction_tokens=0,
+                 retrieval__passage_tokens={"dist": "fixed", "value": 320},
+                 llm__kv_memory_fraction=0.01, workload__rate_qps=0.1,
+                 llm__prefix_cache={"memory_fraction": 0.1, "block_tokens": BLOCK,
+                                    "host_tokens": 1000})
+    r = idle(run(s).requests.to_pandas())
+    model = catalog.model(s.llm.model)
+    groups = fleet.replica_groups(s, model)
+    room = int(groups[0].kv_capacity_tokens * 0.1) // BLOCK
+    assert 20 <= room < 40  # one chain and part of the other
+    step = groups[0].step
+    hit = float(step.iteration_time(30, pairs_of_chunk(30, 320), 0, 0))
+    copy = (40 - room) * BLOCK * model.kv_bytes_per_token(s.llm.kv_bytes) / 25e9
+    later = r[r.cached_tokens > 0]
+    assert (later.cached_tokens == 320).all() and len(later) == len(r) - 2  # two cold misses
+    ttft = (later.first_token - later.started).to_numpy()
+    from_host = np.isclose(ttft, hit + copy, rtol=1e-9)
+    assert (from_host | np.isclose(ttft, hit, rtol=1e-9)).all()
+    assert 0 < from_host.sum() < len(later)  # both kinds of read happened

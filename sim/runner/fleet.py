@@ -22,7 +22,8 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
         kv = capacity.kv_tokens(s, model, hw, g.tp)
         out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
                                 hw.power, hw.peak_flops,
-                                scheduling=scheduling(s, model, g.tp, kv or 0)))
+                                scheduling=scheduling(s, model, g.tp, kv or 0),
+                                prefix=prefix_cache(s, model, g.tp)))
     if len(out) > 1 and s.llm.disaggregated is None:  # a disaggregated fleet's pools do
         prompt, output = mean_lengths(s)                  # not share requests: no speeds
         per_request = [capacity.seconds_per_request(s, model, g, prompt, output, r.step)
@@ -30,6 +31,17 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
         out = [dataclasses.replace(g, speed=per_request[0] / p)
                for g, p in zip(out, per_request, strict=True)]
     return out
+
+
+def prefix_cache(s: Scenario, model, tp: int) -> tuple[float, int, int, float] | None:
+    """A replica's prefix cache: (share of its KV memory, tokens per block, blocks its host
+    memory keeps, seconds to copy one back over the host link of its tp chips)."""
+    c = s.llm.prefix_cache
+    if c is None:
+        return None
+    block = s.llm.prefix_block_tokens
+    per_block = block * model.kv_bytes_per_token(s.llm.kv_bytes) / (c.host_gb_s * 1e9 * tp)
+    return c.memory_fraction, block, c.host_tokens // block, per_block
 
 
 def kv_transfer(s: Scenario, model) -> KVTransfer | None:

@@ -264,6 +264,10 @@ class PrefixCaching(_Section):
     # prefix_affinity router: the replica holding the longest prefix unless its load is
     # more than this many requests above the least loaded replica's
     affinity_slack: int = Field(4, ge=0)
+    # a host-memory tier per replica (0: none): blocks evicted from HBM wait there, read back
+    # over the host link at host_gb_s per chip (PCIe; the copy delays the next iteration)
+    host_tokens: int = Field(0, ge=0)
+    host_gb_s: float = Field(25.0, gt=0)
 
 
 class LLM(_Section):

@@ -79,15 +79,17 @@ class ContinuousReplica(Replica):
 
     def __init__(self, *args, kv_capacity_tokens: int, chunk_tokens: int | None = None,
                  scheduling: Scheduling | None = None,
-                 prefix: tuple[float, int] | None = None, **kwargs):
-        """`prefix`: (share of the KV memory, tokens per block) of a prefix cache."""
+                 prefix: tuple[float, int, int, float] | None = None, **kwargs):
+        """`prefix`: (share of the KV memory, tokens per block, host-memory blocks, seconds
+        to copy a block back from host memory) of a prefix cache."""
         super().__init__(*args, **kwargs)
         self.capacity: int = kv_capacity_tokens
         self.reused = 0  # tokens running requests read from the prefix cache
+        self._host_s_per_block = 0.0
         if prefix is not None:
-            share, block = prefix
+            share, block, host, self._host_s_per_block = prefix
             kept = int(kv_capacity_tokens * share) // block
-            self.prefix = PrefixCache(kept, block)
+            self.prefix = PrefixCache(kept, block, host)
             self.capacity -= kept * block
         self.chunk_tokens = chunk_tokens
         self.rules = scheduling or Scheduling()
@@ -277,7 +279,11 @@ class ContinuousReplica(Replica):
 
     def _read_cached(self, req: Request, blocks: int) -> None:
         tokens = blocks * self.prefix.block_tokens  # type: ignore[union-attr]
-        self.prefix.acquire(req.chain, blocks)  # type: ignore[union-attr]
+        copied = self.prefix.acquire(req.chain, blocks)  # type: ignore[union-attr]
+        if copied:  # back from host memory: the copy delays the next iteration, its cost
+            seconds = copied * self._host_s_per_block  # the request's
+            self._swap_s += seconds
+            req.accel_s += seconds * self.chips
         req.kv = req.reused = tokens
         req.cached += tokens
         self.reused += tokens

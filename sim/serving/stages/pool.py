@@ -40,14 +40,9 @@ class ReplicaGroup:
     peak_flops: float = 0.0
     speed: float = 1.0
     scheduling: Scheduling | None = None  # continuous batching: the engine's rules
-
-
-def _prefix_share(cfg) -> tuple[float, int] | None:
-    """(share of each replica's KV budget, tokens per block) of its prefix cache, or None."""
-    caching = getattr(cfg, "prefix_cache", None)
-    if caching is None:
-        return None
-    return caching.memory_fraction, cfg.prefix_block_tokens
+    # a prefix cache: (share of the KV memory, tokens per block, host-memory blocks,
+    # seconds to copy a block back from host memory)
+    prefix: tuple[float, int, int, float] | None = None
 
 
 IN_TRANSIT = -2  # a request's replica while its KV moves between pools
@@ -93,7 +88,7 @@ class LLMPool:
         self.replicas: list = []
         for n, g in enumerate(groups):
             # a disaggregated fleet's decode pool prefills nothing: no prefix cache there
-            prefix = None if kv_transfer is not None and n > 0 else _prefix_share(cfg)
+            prefix = None if kv_transfer is not None and n > 0 else g.prefix
             extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
                 "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens,
                 "scheduling": g.scheduling, "prefix": prefix}
