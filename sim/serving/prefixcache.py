@@ -40,14 +40,13 @@ class PrefixCache:
     def match(self, chain: Sequence[int]) -> int:
         """How many of the chain's leading blocks a request could read now: cached in HBM,
         or in host memory with room in HBM to copy them back (nothing changes)."""
-        blocks, n = self._blocks, 0
         if self._host:
             return self._readable(chain)
-        for b in chain:
+        blocks = self._blocks
+        for n, b in enumerate(chain):  # the router's hot loop: kept bare
             if b not in blocks:
-                break
-            n += 1
-        return n
+                return n
+        return len(chain)
 
     def _readable(self, chain: Sequence[int]) -> int:
         blocks, host = self._blocks, self._host

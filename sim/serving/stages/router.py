@@ -43,16 +43,16 @@ class PrefixAffinity:
 
     def pick(self, replicas, req=None) -> int:
         loads = [(r.outstanding + 1) / r.speed for r in replicas]
-        least = min(loads)
-        best, best_key = 0, None
+        limit = min(loads) + self.slack
+        chain = req.chain if req is not None else ()
+        best, best_held, best_load = 0, -1, 0.0
         for i, r in enumerate(replicas):
-            if loads[i] > least + self.slack:
+            load = loads[i]
+            if load > limit:
                 continue
-            held = r.prefix.match(req.chain) if req is not None and r.prefix is not None \
-                else 0
-            key = (-held, loads[i])
-            if best_key is None or key < best_key:
-                best, best_key = i, key
+            held = r.prefix.match(chain) if chain and r.prefix is not None else 0
+            if held > best_held or (held == best_held and load < best_load):
+                best, best_held, best_load = i, held, load
         return best
 
 
