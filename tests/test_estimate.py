@@ -16,6 +16,10 @@ def test_requests_of_a_run_by_hand():
     assert estimate.run_requests(g) == pytest.approx(
         158500 * peak * 1800 * 10 * 4 / 7925)  # 4 sampled shards of 7,925
     assert estimate.run_requests(loading.load(SCENARIOS / "azure_conv_replay.toml")) is None
+    cached = loading.load(SCENARIOS / "modern_two_stage.toml", ["llm.prefix_cache={}"])
+    assert estimate.run_requests(cached) == pytest.approx(
+        estimate.run_requests(loading.load(SCENARIOS / "modern_two_stage.toml"))
+        / estimate.PREFIX_CACHE_SPEED)
 
 
 def test_sizing_counts_every_probe_and_seed():

@@ -15,18 +15,24 @@ from sim.scenario.schema import Scenario
 from sim.serving.architectures import architecture
 
 REQUESTS_PER_WALL_S = 30_000.0
+# a prefix cache matches and keeps every request's blocks: bench/bench_features.py 600 ran
+# 5.5k requests a second with it (and affinity routing) against 15.7k without
+PREFIX_CACHE_SPEED = 0.35
 SAY_AFTER_S = 60.0  # shorter work starts without an estimate
 
 
 def run_requests(s: Scenario) -> float | None:
     """LLM requests one run of `s` simulates at most (no cache hits; a diurnal rate at its
-    peak), over its sampled shards only; None for a trace replay."""
+    peak), over its sampled shards only, counted at the speed of a run without a prefix
+    cache (one with costs 1 / PREFIX_CACHE_SPEED times as much); None for a trace
+    replay."""
     w = s.workload
     if w.replayed is not None:
         return None
     rate = w.rate_qps * (max(w.profile) if w.arrival == "diurnal" and w.profile else 1.0)
     share = (s.run.sample_shards / s.run.shards) if s.run.sample_shards else 1.0
-    return rate * s.run.duration_s * architecture(s.architecture).fanout * share
+    slower = 1.0 / PREFIX_CACHE_SPEED if s.llm.prefix_cache is not None else 1.0
+    return rate * s.run.duration_s * architecture(s.architecture).fanout * share * slower
 
 
 def wall_seconds(requests: float, workers: int) -> float:
