@@ -186,16 +186,9 @@ def _ratios(text: str | None) -> list[tuple[int, int]] | None:
 
 
 def _label(c: dict) -> str:
-    """A candidate in one cell: hardware, TP and batch (a mix: both groups' shares; a
-    disaggregated fleet: its ratio and both pools)."""
-    base = f"{c['hardware']} tp{c['tp']} b{c['max_batch']}"
-    if c.get("ratio"):
-        (p, d), (hw, tp) = c["ratio"], c["decode"]
-        return f"{p}:{d} {c['hardware']} tp{c['tp']}/{hw} tp{tp} b{c['max_batch']}"
-    if not c.get("mix"):
-        return base
-    hw, tp, share = c["mix"]
-    return f"{1 - share:.0%} {base} + {share:.0%} {hw} tp{tp}"
+    """A candidate in one cell, with its batch size."""
+    from sim.analysis.fleetlabel import fleet_label
+    return fleet_label(c, "b")
 
 
 def _price_cell(c: dict, notes: list[str]) -> str:

@@ -11,19 +11,13 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from sim.analysis.fleetlabel import fleet_label
 from sim.analysis.report import COUNT_DRAWN, _png, _pyplot
 from sim.io.atomic import write_text
 
 
 def _label(c: dict) -> str:
-    base = f"{c['hardware']} tp{c['tp']} batch {c['max_batch']}"
-    if c.get("ratio"):  # disaggregated: units of prefill:decode replicas
-        (p, d), (hw, tp) = c["ratio"], c["decode"]
-        return f"{p}:{d} prefill {base} / decode {hw} tp{tp}"
-    if not c.get("mix"):
-        return base
-    hw, tp, share = c["mix"]
-    return f"{1 - share:.0%} {base} + {share:.0%} {hw} tp{tp}"
+    return fleet_label(c, "batch ")
 
 
 def _pct(v) -> str:

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from sim.analysis.fleetlabel import fleet_label
 from sim.errors import Problem, SearchsimError
 from sim.model import catalog, pricing
 from sim.runner.api import run
@@ -49,13 +50,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        base = f"{self.hardware} tp{self.tp}"
-        if self.ratio is not None and self.decode is not None:
-            return f"{self.ratio[0]}:{self.ratio[1]} {base} / {self.decode[0]} tp{self.decode[1]}"
-        if self.mix is None:
-            return base
-        hw, tp, share = self.mix
-        return f"{1 - share:.0%} {base} + {share:.0%} {hw} tp{tp}"
+        return fleet_label(asdict(self))
 
 
 @dataclass(frozen=True)

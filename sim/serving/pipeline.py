@@ -117,14 +117,11 @@ class Pipeline:
                 ) -> tuple[list, Countdown | Callback]:
         q.llm_submitted = self.env._now
         everything = waiter if waiter is not None else Countdown(self.env, self.arch.fanout)
-        prompts = self.arch.prompts(q)
-        if self.prefix_block is None:
-            q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival)
-                      for p, o in zip(prompts, q.outputs, strict=True)]
-        else:
-            q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival, c)
-                      for p, o, c in zip(prompts, q.outputs, self.arch.chains(
-                          q, self.prefix_block), strict=True)]
+        # the prompts' cacheable blocks, only where a replica has a prefix cache to read
+        chains = self.arch.chains(q, self.prefix_block) if self.prefix_block else \
+            [()] * self.arch.fanout
+        q.reqs = [self.pool.submit(q.qid, p, o, everything, q.arrival, c)
+                  for p, o, c in zip(self.arch.prompts(q), q.outputs, chains, strict=True)]
         return q.reqs, everything
 
     def _submit_direct(self, q: Query) -> None:

@@ -280,10 +280,8 @@ class ContinuousReplica(Replica):
     def _read_cached(self, req: Request, blocks: int) -> None:
         tokens = blocks * self.prefix.block_tokens  # type: ignore[union-attr]
         copied = self.prefix.acquire(req.chain, blocks)  # type: ignore[union-attr]
-        if copied:  # back from host memory: the copy delays the next iteration, its cost
-            seconds = copied * self._host_s_per_block  # the request's
-            self._swap_s += seconds
-            req.accel_s += seconds * self.chips
+        if copied:  # back from host memory first
+            self._charge_copy(req, copied * self._host_s_per_block)
         req.kv = req.reused = tokens
         req.cached += tokens
         self.reused += tokens
@@ -341,7 +339,7 @@ class ContinuousReplica(Replica):
             self._leave(victim, freed=False)
             if kept:
                 victim.swapped = kept
-                self._charge_swap(victim, kept)
+                self._charge_copy(victim, kept * self.rules.swap_s_per_token)  # type: ignore[operator]
             self.paused = True
             victim.preemptions += 1
             self.levels.preemptions += 1
@@ -366,12 +364,11 @@ class ContinuousReplica(Replica):
         kept, req.swapped = req.swapped, 0
         req.kv = kept
         self.kv_used += kept
-        self._charge_swap(req, kept)
+        self._charge_copy(req, kept * self.rules.swap_s_per_token)  # type: ignore[operator]
 
-    def _charge_swap(self, req: Request, tokens: int) -> None:
-        """A copy of `tokens` of KV over the host link: it delays the next iteration and
-        its chip-seconds are the request's."""
-        seconds = tokens * self.rules.swap_s_per_token  # type: ignore[operator]
+    def _charge_copy(self, req: Request, seconds: float) -> None:
+        """A copy of KV over the host link (a swap, or prefix blocks read back from host
+        memory): it delays the next iteration and its chip-seconds are the request's."""
         self._swap_s += seconds
         req.accel_s += seconds * self.chips
 
