@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.io.rundir import summary_json
-from sim.model import catalog
+from sim.model import catalog, pricing
 from sim.runner.api import run
 from sim.scenario import loading
 from sim.serving.stages.continuous import ContinuousReplica
@@ -36,6 +36,7 @@ features = st.fixed_dictionaries({
     "prefix": st.sampled_from(["none", "cache", "affinity"]),
     "corpus": st.booleans(),
     "disaggregated": st.booleans(),
+    "price_date": st.sampled_from([None, "2025-06"]),
     "seed": st.integers(0, 10_000),
 })
 
@@ -71,7 +72,9 @@ def scenario_of(f: dict):
                          "retries": 1, **({"corpus_passages": 30} if f["corpus"] else {})},
            "architecture": {"kind": f["arch"], "k": 3, "samples": 2},
            "limits": {"slo_s": 8.0, "policy": f["policy"], "deadline_s": 8.0},
-           "economics": {"price": "on-demand"}, "llm": llm}
+           "economics": {"price": "on-demand",
+                         **({"price_date": f["price_date"]} if f["price_date"] else {})},
+           "llm": llm}
     if f["faults"] != "none":
         faults = {"mtbf_s": 20.0, "mttr_s": 5.0}
         if f["faults"] == "domains":
@@ -147,6 +150,10 @@ def check(f: dict) -> None:
     kwh = x["llm_energy_kwh"]
     assert lo * hours / 1000 * (1 - 1e-9) <= kwh <= hi * hours / 1000 * (1 + 1e-9), \
         (kwh, lo, hi, chips)
+    # priced at the date's prices: each group's chip-hour is its kind's latest by then
+    expected = sum(g.chips * pricing.chip_hour(g.hardware, "on-demand",
+                                               s.economics.price_date) for g in s.llm.fleet)
+    assert x["usd_per_chip_hour"] == pytest.approx(expected / chips)
     for key, value in x.items():
         if isinstance(value, float):
             assert math.isfinite(value), key

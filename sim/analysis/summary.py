@@ -340,10 +340,13 @@ def _cost(s, arch, t: Reduced, use: dict, sustainable: float | None,
 
 def _prefix(s, t: Reduced) -> dict:
     """Prefix caching: the window's prompt tokens read from replicas' prefix caches instead
-    of prefilled, as a share of the prompt tokens and of the requests that read any."""
+    of prefilled, as a share of the prompt tokens its requests needed (read or computed,
+    recomputation after a preemption or a failure included) and of the requests that read
+    any."""
     return {
         "prefix_hit_tokens": t.cached_tokens,
-        "prefix_hit_rate_tokens": _ratio(t.cached_tokens, t.prompt_tokens),
+        "prefix_hit_rate_tokens": _ratio(t.cached_tokens,
+                                         t.cached_tokens + t.prefilled_tokens),
         "prefix_hit_rate_requests": _ratio(t.cached_requests, t.requests),
     }
 

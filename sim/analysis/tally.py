@@ -50,6 +50,7 @@ class Reduced:
     prompt_tokens: int = 0
     output_tokens: int = 0
     model_tokens: int = 0  # prompt (and recomputation) + generated tokens fed back in
+    prefilled_tokens: int = 0  # prompt tokens computed, recomputation after preemption included
     cached_tokens: int = 0  # prompt tokens read from a prefix cache instead of prefilled
     cached_requests: int = 0  # requests that read any
     transfer_s: float = 0.0  # seconds KV spent between a disaggregated fleet's pools
@@ -181,8 +182,9 @@ class Tally:
         r.requests += int(window.sum())
         r.prompt_tokens += int(col("prompt_tokens")[window].sum())
         r.output_tokens += int(col("output_tokens")[window].sum())
-        r.model_tokens += int((col("prefilled_tokens")[window]
-                               + np.maximum(generated - 1, 0)).sum())
+        prefilled = int(col("prefilled_tokens")[window].sum())
+        r.prefilled_tokens += prefilled
+        r.model_tokens += prefilled + int(np.maximum(generated - 1, 0).sum())
         r.accelerator_s += _sum(col("accelerator_s")[window])
         cached = col("cached_tokens")[window]
         r.cached_tokens += int(cached.sum())
