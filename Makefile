@@ -57,15 +57,7 @@ profiles: $(VENV)/.installed
 	$(BIN)/searchsim calibrate-serving shipped --base vllm-v1 --name vllm-v1 --force \
 	  --description "CUDA-graph engine (vLLM V1, 2025-26): Splitwise's A100/H100 hardware fits; engine terms and the RTX 4090 / RTX PRO 6000 families fitted to vLLM 0.19 serving runs" \
 	  --out sim/data/profiles/vllm-v1.toml
-	$(BIN)/searchsim calibrate-serving shipped --throughput --engine trtllm --base vllm-v1 \
+	$(BIN)/searchsim calibrate-serving shipped --throughput --moe --engine trtllm --base trtllm \
 	  --name trtllm --force \
-	  --description "TensorRT-LLM (PyTorch backend, 2025): vllm-v1's terms with FP8 Hopper and FP4 Blackwell GEMM efficiencies and Blackwell memory efficiency fitted to the dense rows of TensorRT-LLM's throughput table" \
+	  --description "TensorRT-LLM (PyTorch backend, 2025): vllm-v1's terms with FP8 Hopper and FP4 Blackwell GEMM efficiencies, Blackwell memory efficiency, host time per layer and per sequence, and mixture-of-experts terms fitted to TensorRT-LLM's throughput table (1K/1K and 1K/8K rows); all-to-all from DeepEP's kernels" \
 	  --out sim/data/profiles/trtllm.toml
-
-# Rewrite tests/golden/*.json from the current model; review the diff before committing.
-golden: $(VENV)/.installed-test
-	SEARCHSIM_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
-
-# Mutation check: every one-line mutant in scripts/mutants.py must make the suite fail.
-mutants: $(VENV)/.installed-test
-	$(BIN)/python scripts/mutants.py

@@ -27,6 +27,30 @@ THROUGHPUT_FIT = ("software.layer_overhead_us=0:200,hopper:fp8.flops_efficiency=
                   "blackwell_rtx:fp4.flops_efficiency=0.2:0.95")
 
 
+# With --moe, the dense terms above and the mixture-of-experts ones fitted together on the
+# table's 1K/1K and 1K/8K rows, dense and MoE: each family's grouped-expert efficiency at
+# the precision its experts run (gpt-oss's MXFP4 experts: BF16 on Hopper, FP8 on
+# Blackwell), the tokens per expert at which a grouped GEMM reaches half of it, the busiest
+# GPU's share under EP, and the engine's host time per running sequence (batches of
+# thousands show it). The all-to-all's latency and link efficiency come from DeepEP's
+# kernels (sim/model/alltoall.py).
+MOE_FIT = (THROUGHPUT_FIT + ",hopper.moe_efficiency=0.05:1,hopper:fp8.moe_efficiency=0.05:1,"
+           "blackwell:fp8.moe_efficiency=0.05:1,blackwell:fp4.moe_efficiency=0.05:1,"
+           "blackwell_rtx:fp4.moe_efficiency=0.05:1,software.moe_half_tokens=0:4000,"
+           "software.expert_imbalance=1:2,software.seq_overhead_us=0:50,"
+           "software.moe_layer_overhead_us=0:500")
+# how the engines that use DeepEP-like kernels dispatch and combine (FP8 out, BF16 back)
+A2A_BYTES = {"dispatch_bytes": 1.0, "combine_bytes": 2.0, "a2a_overlap": 0.0}
+
+
+def _with_all_to_all(p):
+    """`p` with the all-to-all terms fitted to DeepEP's kernels."""
+    from sim.model import alltoall
+    f = alltoall.fit(alltoall.read())
+    return p.with_terms({"a2a_latency_us": f.latency_us, "a2a_efficiency": f.link_efficiency,
+                         **A2A_BYTES})
+
+
 def _parameters(text: str):
     from sim.errors import Problem, SearchsimError
     out = []
@@ -56,6 +80,10 @@ def calibrate_serving_command(
         "--throughput", help="Fit saturated throughputs, run through --engine.")] = False,
     engine: Annotated[str, typer.Option(help="The engine the throughput rows ran.")] =
         "trtllm",
+    moe: Annotated[bool, typer.Option(
+        "--moe", help="With --throughput: fit dense and mixture-of-experts terms together "
+                      "on the 1K/1K and 1K/8K rows (the all-to-all from DeepEP's "
+                      "kernels).")] = False,
     name: Annotated[str, typer.Option(help="The profile's name.")] = "fitted-serving",
     description: Annotated[str, typer.Option(help="What the profile is for.")] = "",
     out: Annotated[Path | None, typer.Option(help="Write the profile TOML here.")] = None,
@@ -70,15 +98,19 @@ def calibrate_serving_command(
     from sim.runner import servingfit
 
     require_new_file(out, force)
-    params = _parameters(fit or (THROUGHPUT_FIT if throughput else DEFAULT_FIT))
+    default = (MOE_FIT if moe else THROUGHPUT_FIT) if throughput else DEFAULT_FIT
+    params = _parameters(fit or default)
     start = dataclasses.replace(profiles.load(base), name=name)
+    if moe:
+        start = _with_all_to_all(start)
     if throughput:
         from sim.runner import userdata
         path = userdata.shipped_throughput() if runs == "shipped" else Path(runs)
         fitted, res = servingfit.fit([], start, params, measure=lambda p: (
-            userdata.throughput_residuals(path, engine, p)))
-        used = [r["row"] for r in userdata.throughput(path, engine, profile=None)["rows"]
-                if not r["experimental_moe"]]
+            userdata.throughput_residuals(path, engine, p, moe)),
+            max_evaluations=120 if moe else 300)
+        used = [r["row"] for r in userdata.fit_rows(
+            userdata.throughput(path, engine, profile=None)["rows"], moe)]
         per = 1
     else:
         data = servingruns.shipped() if runs == "shipped" else \
@@ -86,11 +118,17 @@ def calibrate_serving_command(
         fitted, res = servingfit.fit(data, start, params)
         used = [r.name for r in data if r.not_modelled is None]
         per = 3
-    fitted = dataclasses.replace(fitted, name=name, description=description, provenance={
-        "sources": [], "serving_runs" if not throughput else "throughput_rows": used,
-        "fitted": [f"{w}.{k}" for w, k, _, _ in params], "base": base,
-        "command": f"searchsim calibrate-serving {runs} --base {base}"
-                   + (f" --throughput --engine {engine}" if throughput else "")})
+    command = (f"searchsim calibrate-serving {runs} --base {base}"
+               + (f" --throughput --engine {engine}" if throughput else ""))
+    provenance = {"sources": [], "serving_runs" if not throughput else "throughput_rows": used,
+                  "fitted": [f"{w}.{k}" for w, k, _, _ in params], "base": base,
+                  "command": command}
+    if moe:
+        provenance["command"] = command + " --moe"
+        provenance["all_to_all"] = ("a2a_latency_us and a2a_efficiency fitted to DeepEP's "
+                                    "low-latency kernels (sim/model/alltoall.py)")
+    fitted = dataclasses.replace(fitted, name=name, description=description,
+                                 provenance=provenance)
     if out is not None:
         write_profile(fitted, out)
     from sim.model.calibration import pinned

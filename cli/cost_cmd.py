@@ -36,16 +36,17 @@ def cost_figures(model: str, hardware: str, price: str | None, mfu: float,
     tokens = training_tokens if training_tokens is not None else m.training_tokens
     if tokens is not None and tokens <= 0:
         raise SearchsimError(Problem("training_tokens", tokens, "a positive token count"))
-    memory = ec.training_memory_bytes(m.params)
+    memory = ec.training_memory_bytes(m.params)  # every parameter is held and trained
+    active = m.compute_params  # a token computes with these (a mixture of experts: active)
     out = {
         "model": model, "hardware": hardware, "price": price_key, "usd_per_chip_hour": usd_h,
         "mfu": mfu,
         "processor_seconds_per_1k_tokens": 1000 * ec.processor_seconds(
-            ec.flops_per_token(m.params), hw.peak_flops, mfu),
-        "cost_per_1k_tokens": 1000 * ec.cost_per_token(m.params, hw.peak_flops, mfu, usd_h),
+            ec.flops_per_token(active), hw.peak_flops, mfu),
+        "cost_per_1k_tokens": 1000 * ec.cost_per_token(active, hw.peak_flops, mfu, usd_h),
         "training_tokens": tokens,
         "training_cost_usd": None if tokens is None else ec.training_cost(
-            m.params, tokens, hw.peak_flops, mfu, usd_h),
+            active, tokens, hw.peak_flops, mfu, usd_h),
         "training_memory_bytes": memory,
         "min_processors_for_training_memory": ec.min_processors(memory, hw.hbm_bytes),
         **_owned(hw, mfu, m.params),

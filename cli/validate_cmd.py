@@ -43,6 +43,7 @@ def validate_command(
     from sim.runner import userdata
     rep["throughput"] = userdata.throughput(userdata.shipped_throughput(), "trtllm",
                                             profile=profile)
+    rep["all_to_all"] = _all_to_all()
     if as_json:
         print_json(rep)
         return
@@ -65,12 +66,29 @@ def validate_command(
         console.print(table(f"By {key}", ERROR_COLUMNS, error_rows(rep["by"][key])))
     tput = rep["throughput"]
     _print_throughput(tput)
+    a2a = rep["all_to_all"]
+    console.print(f"All-to-all, DeepEP's kernels ({a2a['rows']} rows, H800): latency "
+                  f"{a2a['latency_us']:.0f} us, {a2a['link_efficiency']:.0%} of NVLink within "
+                  f"the node, {a2a['network_gb_s']:.0f} GB/s a GPU across nodes; MAPE "
+                  f"{a2a['mape']:.1%}, worst {a2a['worst']:+.1%}", highlight=False)
     if "engines" in rep:
         console.print(table("Every measurement by each engine's step-time profile (MAPE per "
                             "source)", ["engine", "profile", "source", "n", "MAPE", "worst"],
                             [[r["engine"], r["profile"], r["group"], str(r["n"]),
                               f"{r['mape']:.1%}", f"{r['worst']:.1%}"]
                              for r in rep["engines"]]))
+
+
+def _all_to_all() -> dict:
+    """The all-to-all fit the step model's expert-parallel terms come from."""
+    import dataclasses
+
+    from sim.model import alltoall
+    kernels = alltoall.read()
+    fit = alltoall.fit(kernels)
+    errors = alltoall.errors(fit, kernels)
+    return {**dataclasses.asdict(fit), "rows": len(kernels),
+            "mape": sum(abs(e) for e in errors) / len(errors), "worst": max(errors, key=abs)}
 
 
 def _options(items: list[str]) -> dict:
@@ -138,6 +156,12 @@ def _print_serving(rep: dict) -> None:
     console.print(f"Means within 15%: {rep['means_within_15pct']} of {rep['metric_runs']} "
                   f"metric-run pairs; TOST-equivalent at ±10%: {rep['equivalent_10pct']} of "
                   f"{rep['metric_runs']}.", highlight=False)
+    if rep.get("moe_metric_runs"):
+        moe = ", ".join(r["run"] for r in rep["runs"] if r["moe"] and "metrics" in r)
+        console.print(f"Mixture of experts ({moe}): means within 15% on "
+                      f"{rep['moe_means_within_15pct']} of {rep['moe_metric_runs']}; counted "
+                      "apart (the engine's profile has no fitted expert terms for it).",
+                      highlight=False)
 
 
 def _print_steps(rep: dict) -> None:
@@ -158,16 +182,25 @@ def _print_throughput(rep: dict) -> None:
     console.print(table(f"Saturated-throughput rows — engine {rep['engine']} (output "
                         "tokens/s per GPU)", ["row", "requests", "measured", "predicted",
                                               "error"],
-                        [[r["row"] + (" (MoE, experimental)" if r["experimental_moe"] else ""),
+                        [[r["row"] + (" (MoE)" if r["experimental_moe"] else ""),
                           str(r["requests"]), f"{r['measured']:.0f}",
                           f"{r['predicted']:.0f}", f"{r['error']:+.1%}"] for r in rep["rows"]]))
     dense = [r for r in rep["rows"] if not r["experimental_moe"]]
+    if rep["by_model"]:
+        console.print(table("Saturated throughput by model", ["model", "n", "MAPE", "worst"],
+                            [[r["model"], str(r["n"]), f"{r['mape']:.1%}", f"{r['worst']:+.1%}"]
+                             for r in rep["by_model"]]))
     if rep["mape"] is not None:
         console.print(f"MAPE: {rep['mape']:.1%} over {len(dense)} dense rows", highlight=False)
     if rep.get("experimental_moe_mape") is not None:
-        console.print(f"Mixture-of-experts rows (experimental, not trusted: a scenario needs "
-                      f"llm.experimental_moe): MAPE {rep['experimental_moe_mape']:.0%} over "
-                      f"{len(rep['rows']) - len(dense)} rows", highlight=False)
+        console.print(f"Mixture-of-experts rows: MAPE {rep['experimental_moe_mape']:.1%} over "
+                      f"{len(rep['rows']) - len(dense)} rows; all modelled rows: "
+                      f"{rep['all_mape']:.1%}", highlight=False)
+    if rep.get("other_outputs_mape") is not None and rep.get("fit_outputs_mape") is not None:
+        console.print(f"The trtllm profile's fit rows (1K/1K, 1K/8K): MAPE "
+                      f"{rep['fit_outputs_mape']:.1%}; the rest (1,024/1,024 and "
+                      f"1,024/32,768, held out of that fit): {rep['other_outputs_mape']:.1%}",
+                      highlight=False)
     _print_skipped(rep)
 
 

@@ -32,12 +32,24 @@ def test_a_dense_model_has_no_experts():
 
 
 @pytest.mark.parametrize("key", MOE)
-def test_every_moe_model_is_refused_not_priced_as_dense(key):
+def test_every_moe_model_needs_fitted_expert_terms(key):
+    """On the default engine (vLLM V1: no mixture-of-experts fit) a roofline scenario is
+    refused, not priced as dense; TensorRT-LLM's profile has Hopper's fits."""
     m = catalog.model(key)
     assert m.is_moe and m.active_params_b < m.params_b
-    with pytest.raises(SearchsimError, match="mixture-of-experts"):
-        loading.from_dict({"llm": {"model": key, "hardware": "h200", "tp": 8},
-                           "economics": {"price": 1.0}})
+    llm = {"model": key, "hardware": "h200", "tp": 8, "step_model": "roofline",
+           "precision": "fp8"}
+    with pytest.raises(SearchsimError, match="mixture-of-experts terms fitted for hopper"):
+        loading.from_dict({"llm": llm, "economics": {"price": 1.0}})
+    s = loading.from_dict({"llm": {**llm, "engine": "trtllm"}, "economics": {"price": 1.0}})
+    assert s.llm.model == key
+
+
+def test_the_article_framework_prices_a_mixture_of_experts_by_its_active_parameters():
+    from sim.model import perf
+    m, hw = catalog.model("deepseek_v3"), catalog.accelerator("h200")
+    step = perf.make("article", m, hw, 8, mfu=0.5)
+    assert step.seconds_per_token == pytest.approx(2 * 37e9 / (hw.peak_flops * 8 * 0.5))
 
 
 def test_hugging_face_ids_find_their_models():

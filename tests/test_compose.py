@@ -37,6 +37,7 @@ features = st.fixed_dictionaries({
     "corpus": st.booleans(),
     "disaggregated": st.booleans(),
     "price_date": st.sampled_from([None, "2025-06"]),
+    "moe": st.booleans(),  # a mixture of experts on DEP 2 (attention DP, experts over EP)
     "seed": st.integers(0, 10_000),
 })
 
@@ -48,10 +49,13 @@ def scenario_of(f: dict):
         llm["engine_options"] = {"preemption": "swap"}
     if f["tight_memory"] and f["engine"] != "fastertransformer":
         llm["kv_memory_fraction"] = 0.002  # ~1,000 tokens: preemptions under load
+    dep = {"dp": 2, "ep": 2} if f["moe"] else {}
+    if f["moe"]:
+        llm.update(model="qwen3_30b_a3b", experimental_moe=True, **dep)
     if f["groups"]:
         llm["groups"] = [{"hardware": "a100_80gb", "tp": 1, "replicas": 4}]
     if f["disaggregated"] and f["engine"] != "fastertransformer" and not f["groups"]:
-        llm["disaggregated"] = {"prefill": {"hardware": "h100", "tp": 1, "replicas": 4},
+        llm["disaggregated"] = {"prefill": {"hardware": "h100", "tp": 1, "replicas": 4, **dep},
                                 "decode": {"hardware": "a100_80gb", "tp": 1, "replicas": 4},
                                 "kv_link_gbps": 100.0}
     if f["prefix"] != "none" and f["engine"] != "fastertransformer":  # continuous only

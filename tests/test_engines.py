@@ -82,10 +82,13 @@ def test_kv_cache_sized_as_vllm_sizes_it():
     assert kv == pytest.approx(41_408, rel=0.01)
 
 
-def test_mixture_of_experts_is_refused_not_priced_as_dense():
-    with pytest.raises(SearchsimError, match="mixture-of-experts"):
+def test_mixture_of_experts_is_refused_on_an_engine_without_expert_terms():
+    """vLLM V1's profile has no fitted grouped-expert efficiency for the RTX PRO 6000 at
+    BF16: refused, the way out named."""
+    with pytest.raises(SearchsimError, match="blackwell_rtx:bf16.*experimental_moe"):
         loading.from_dict({"llm": {"model": "qwen3_30b_a3b", "hardware": "rtx_pro_6000",
-                                   "tp": 1}, "economics": {"price": 1.0}})
+                                   "tp": 1, "step_model": "roofline"},
+                           "economics": {"price": 1.0}})
 
 
 def test_engines_command_lists_every_engine():

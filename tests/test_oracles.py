@@ -66,6 +66,9 @@ CASES = {
     "modern_two_stage vllm-v1": ["llm.engine='vllm-v1'", "llm.replicas=4"],
     "modern_two_stage sglang": ["llm.engine='sglang'", "llm.replicas=4"],
     "modern_two_stage trtllm": ["llm.engine='trtllm'", "llm.replicas=4"],
+    # a mixture of experts, alone on its chip and on DEP 2 (experts over two B200s)
+    "two_stage_2026_moe": [],
+    "two_stage_2026_moe dep": ["llm.dp=2", "llm.ep=2", "llm.replicas=1"],
     "modern_two_stage vllm-v0 swap preempting": [
         "llm.engine='vllm-v0'", "llm.engine_options={preemption='swap'}",
         "llm.kv_memory_fraction=0.015"],

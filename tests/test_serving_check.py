@@ -25,8 +25,9 @@ def test_the_shipped_runs_are_read_with_their_deployments():
     assert len(runs) == 4 and all(r.requests == 300 for r in runs.values())
     r = runs["RTXPRO6000_Qwen3-32B"]
     assert (r.model, r.hardware, r.tp, r.engine) == ("qwen3_32b", "rtx_pro_6000", 2, "vllm-v1")
-    assert runs["RTXPRO6000_Qwen3-30B-A3B-Instruct-2507"].not_modelled.startswith(
-        "expert parallelism (EP2) is not yet modelled")
+    moe = runs["RTXPRO6000_Qwen3-30B-A3B-Instruct-2507"]
+    # vLLM's two data-parallel engines with expert parallelism: one replica of 2 ranks
+    assert moe.not_modelled is None and (moe.tp, moe.dp, moe.ranks, moe.ep) == (1, 1, 2, 2)
     # TTFT from the engine's own timestamps: bench-0 arrived first, queued at 27536.6607
     first = runs["RTX4090_Llama-3.1-8B"]
     assert first.ttft_s[0] == pytest.approx(27537.350135653 - 27536.660701067)
@@ -35,13 +36,15 @@ def test_the_shipped_runs_are_read_with_their_deployments():
 
 def test_validate_serving_meets_the_acceptance_bounds(shipped_report):
     """Mean TTFT, TPOT and latency within 15% on every modelled run, TOST-equivalent at
-    +/-10% on at least half of the metric-run pairs, the MoE run listed as not modelled."""
+    +/-10% on at least half of the metric-run pairs; the MoE run (DP2 + EP2 on vLLM, whose
+    profile has no fitted expert terms) replayed and counted apart."""
     rep = shipped_report
-    assert rep["modelled"] == 3 and len(rep["not_modelled"]) == 1
+    assert rep["modelled"] == 4 and not rep["not_modelled"]
     assert rep["means_within_15pct"] == rep["metric_runs"] == 9
+    assert rep["moe_metric_runs"] == 3
     assert rep["equivalent_10pct"] >= 5
     for run in rep["runs"]:
-        if "metrics" in run:
+        if "metrics" in run and not run["moe"]:
             sat = run["saturation"]
             assert sat["measured"]["saturated"] == sat["simulated"]["saturated"]
             # saturated at the offered load, the simulated server saturates below it
@@ -126,13 +129,14 @@ def test_a_users_saturated_throughput_rows(tmp_path):
         "meta-llama/Llama-3.1-8B,bf16,h100,\"TP2,PP2\",128,128,3000,200\n"
         "Qwen/Qwen3-30B-A3B,bf16,h100,\"DEP2\",128,128,3000,200\n")
     rep = userdata.validate(path, "vllm-v1")
-    assert rep["kind"] == "throughput" and len(rep["rows"]) == 2
-    bf16, fp8 = rep["rows"]
+    assert rep["kind"] == "throughput" and len(rep["rows"]) == 3
+    bf16, fp8, dep2 = rep["rows"]
     assert bf16["requests"] == 200 and bf16["predicted"] > 0
     assert fp8["predicted"] > bf16["predicted"]  # half the weight bytes, twice the peak
+    assert dep2["experimental_moe"] and dep2["predicted"] > 0  # per GPU of the two
     whys = sorted(r["why"] for r in rep["not_modelled"])
-    assert whys[0].startswith("parallelism DEP2") and whys[1].startswith("parallelism TP2,PP2")
-    assert whys[2] == "precision fp6 is not modelled"
+    assert whys[0].startswith("parallelism TP2,PP2") and len(whys) == 2
+    assert whys[1] == "precision fp6 is not modelled"
 
 
 def test_a_malformed_throughput_row_is_one_clear_error(tmp_path):
@@ -149,7 +153,7 @@ def test_the_cli_validates_serving_runs_and_a_users_data(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["means_within_15pct"] == 9
     text = runner.invoke(app, ["validate", "--serving"]).output
-    assert "TOST-equivalent at ±10%" in text and "not modelled" in text
+    assert "TOST-equivalent at ±10%" in text and "counted apart" in text
     _write_run(tmp_path / "run", "meta-llama/Llama-3.1-8B", "NVIDIA H100 80GB HBM3")
     res = runner.invoke(app, ["validate", "--data", str(tmp_path / "run")])
     assert res.exit_code == 0 and "run" in res.output
@@ -157,17 +161,28 @@ def test_the_cli_validates_serving_runs_and_a_users_data(tmp_path):
     assert res.exit_code == 2 and "--data" in res.output
 
 
-def test_tensorrt_llms_dense_throughput_rows_through_the_trtllm_engine():
-    """The dense rows of TensorRT-LLM's table (Llama-3.3-70B, FP8 on Hopper, FP4 on
-    Blackwell) run as saturated workloads: within 15% (in sample: the trtllm profile's
-    precision efficiencies were fitted on them); mixture-of-experts, pipeline-parallel
-    rows listed as not modelled."""
-    rep = userdata.throughput(userdata.shipped_throughput(), "trtllm")
+# the issue's acceptance bounds for TensorRT-LLM's table: MAPE over every modelled row, per
+# model, and over the rows the trtllm profile was not fitted on (1,024/1,024, 1,024/32,768)
+MAPE_ALL, MAPE_MODEL, MAPE_HELD_OUT = 0.15, 0.25, 0.15
+
+
+@pytest.fixture(scope="module")
+def trtllm_table():
+    return userdata.throughput(userdata.shipped_throughput(), "trtllm")
+
+
+def test_tensorrt_llms_throughput_rows_through_the_trtllm_engine(trtllm_table):
+    """TensorRT-LLM's table run as saturated workloads through the trtllm engine, every
+    row accounted for: the dense rows and the mixture-of-experts ones (TP, DEP) modelled,
+    pipeline-parallel ones listed. The profile was fitted on the 1K/1K and 1K/8K rows; the
+    bounds below are the acceptance figures docs/accuracy.md reports (MAPE_ALL overall,
+    MAPE_MODEL per model), with the held-out rows' error bounded apart."""
+    rep = trtllm_table
     dense = [r for r in rep["rows"] if not r["experimental_moe"]]
-    assert len(dense) == 12 and rep["mape"] <= 0.15
-    assert all(abs(r["error"]) <= 0.15 for r in dense)
-    # the tensor-parallel gpt-oss rows run, flagged experimental, their error reported apart
-    assert len(rep["rows"]) - len(dense) == 21 and rep["experimental_moe_mape"] > 0.15
-    assert any(r["why"].startswith("parallelism DEP") for r in rep["not_modelled"])
-    assert any(r["why"].startswith("parallelism TP1,PP2") for r in rep["not_modelled"])
+    assert len(dense) == 12 and len(rep["rows"]) == 95
+    assert rep["all_mape"] <= MAPE_ALL and rep["mape"] <= MAPE_ALL
+    assert all(m["mape"] <= MAPE_MODEL for m in rep["by_model"])
+    assert rep["other_outputs_mape"] <= MAPE_HELD_OUT
+    assert all(r["why"].startswith("parallelism") and "PP2" in r["why"]
+               for r in rep["not_modelled"])
     assert len(rep["rows"]) + len(rep["not_modelled"]) == 102  # every row accounted for

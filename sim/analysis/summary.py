@@ -103,8 +103,15 @@ def _stability(s, waiting, unfinished: float) -> bool:
         s.llm.replica_count
 
 
+def layout_text(g) -> str:
+    """"tp 4", or with attention data and expert parallelism "tp 1, dp 8, ep 8"."""
+    if g.dp == 1 and g.ep == 1:
+        return f"tp {g.tp}"
+    return f"tp {g.tp}, dp {g.dp}, ep {g.ep}"
+
+
 def fleet_text(s) -> str:
-    text = [f"{g.replicas} x {g.hardware} (tp {g.tp})" for g in s.llm.fleet]
+    text = [f"{g.replicas} x {g.hardware} ({layout_text(g)})" for g in s.llm.fleet]
     if s.llm.disaggregated is not None:
         text = [f"prefill {text[0]}", f"decode {text[1]}"]
     return " + ".join(text)

@@ -41,6 +41,10 @@ class ServingRun:
     ttft_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tpot_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN for 1 token
     latency_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # a mixture of experts served wide: data-parallel attention ranks in one replica and
+    # expert-parallel groups (vLLM's data_parallel_size with enable_expert_parallel)
+    ranks: int = 1
+    ep: int = 1
 
     @property
     def requests(self) -> int:
@@ -110,22 +114,28 @@ def _deployment(folder: Path, meta: dict) -> dict:
 
 
 def _not_modelled(d: dict) -> str | None:
-    if d.get("why"):
-        return d["why"]
-    if int(d.get("ep", 1)) > 1:
-        return (f"expert parallelism (EP{d['ep']}) is not yet modelled: experts are sharded "
-                "by tensor parallelism within a replica")
-    return None
+    return d.get("why")
+
+
+def _layout(d: dict) -> dict:
+    """(tp, replicas, ranks, ep): with expert parallelism vLLM's data-parallel engines are
+    the attention ranks of one replica (their MoE layers run together), else replicas."""
+    tp, dp, ep = int(d.get("tp", 1)), int(d.get("dp", 1)), int(d.get("ep", 1))
+    if ep > 1:
+        return {"tp": tp, "dp": 1, "ranks": dp, "ep": ep}
+    return {"tp": tp, "dp": dp, "ranks": 1, "ep": 1}
 
 
 def load_run(folder: Path, index: dict | None = None, source: str = "") -> ServingRun:
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     d = dict(index) if index else _deployment(folder, meta)
+    layout = _layout(d)
     return ServingRun(folder.name, source or str(folder), d.get("model"), d.get("hardware"),
-                      int(d.get("tp", 1)), int(d.get("dp", 1)), d.get("engine", "vllm-v1"),
+                      layout["tp"], layout["dp"], d.get("engine", "vllm-v1"),
                       dict(d.get("engine_options", {})), _not_modelled(d),
-                      **_requests(folder / "requests.jsonl"))
+                      **_requests(folder / "requests.jsonl"), ranks=layout["ranks"],
+                      ep=layout["ep"])
 
 
 def load_folder(folder: Path) -> list[ServingRun]:

@@ -38,6 +38,7 @@ class Interconnect(_Frozen):
 
     kind: str
     gb_s: float = Field(gt=0)
+    domain: int = Field(ge=1)  # chips joined at `gb_s` (scale-up domain)
     latency_us: float = Field(ge=0)
     source: str
 
@@ -122,7 +123,10 @@ class Model(_Frozen):
     experts_per_token: int | None = Field(default=None, gt=0)
     shared_experts: int = Field(default=0, ge=0)
     active_params_b: float | None = Field(default=None, gt=0)
-    dense_layers: int = Field(default=0, ge=0)
+    dense_layers: int = Field(default=0, ge=0)  # layers without routed experts
+    # routed experts shipped quantized (gpt-oss: "mxfp4"): engines run them so whatever the
+    # precision of the rest (docs/modelling.md section 16)
+    expert_precision: str | None = None
     # multi-head latent attention (DeepSeek): the cache holds this many elements per layer
     # per token (the compressed latent and the rotary key), not keys and values per head
     kv_latent_dim: int | None = Field(default=None, gt=0)
@@ -172,6 +176,16 @@ class Model(_Frozen):
             return 0.0
         return (self.params - self.compute_params) / (self.experts - self.experts_per_token)
 
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers
+
+    @property
+    def expert_width(self) -> float:
+        """A routed expert's FFN width: its parameters over its three d_model-wide matrices
+        (gate, up, down) in each MoE layer (DeepSeek-V3: 2,048; Qwen3-30B-A3B: 768)."""
+        return self.expert_params / (3 * self.d_model * max(1, self.moe_layers))
+
     def resident_params(self) -> float:
         """Parameters every iteration reads whatever its tokens: all of a dense model; the
         attention, dense layers and shared experts of a mixture of experts."""
@@ -186,8 +200,13 @@ class Model(_Frozen):
         e, k = self.experts, self.experts_per_token
         return e * (1.0 - (1.0 - k / e) ** tokens)
 
-    def weight_bytes(self, bytes_per_param: float = 2.0) -> float:
-        return self.params * bytes_per_param
+    def weight_bytes(self, bytes_per_param: float = 2.0,
+                     expert_bytes: float | None = None) -> float:
+        """Bytes of every weight at `bytes_per_param`, the routed experts' at `expert_bytes`
+        when they differ."""
+        routed = (self.experts or 0) * self.expert_params
+        return (self.params - routed) * bytes_per_param + routed * (
+            bytes_per_param if expert_bytes is None else expert_bytes)
 
 
 def _read(name: str) -> dict:

@@ -43,9 +43,23 @@ def gemm_precision(hw: Accelerator, precision: str) -> str:
     return "bf16"
 
 
+def expert_gemm_precision(hw: Accelerator, precision: str) -> str:
+    """The tensor-core precision routed-expert GEMMs of `precision` weights run at: MXFP4
+    experts take MXFP8 activations where the hardware has FP4 (Blackwell: the FP8 rate) and
+    BF16 activations elsewhere (Hopper's Triton kernels), as TensorRT-LLM's and vLLM's MoE
+    backends run gpt-oss; any other precision as its dense GEMMs."""
+    if precision == "mxfp4":
+        return "fp8" if hw.peak_tflops_fp4 and hw.peak_tflops_fp8 else "bf16"
+    return gemm_precision(hw, precision)
+
+
 def compute_peak(hw: Accelerator, precision: str) -> float:
     """FLOP/s the GEMMs of `precision` run at on `hw`."""
-    kind = gemm_precision(hw, precision)
+    return peak_of(hw, gemm_precision(hw, precision))
+
+
+def peak_of(hw: Accelerator, kind: str) -> float:
+    """`hw`'s dense peak FLOP/s at tensor-core precision `kind`."""
     if kind == "fp4":
         return float(hw.peak_tflops_fp4 or 0.0) * 1e12
     if kind == "fp8":

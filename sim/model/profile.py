@@ -21,7 +21,11 @@ from sim.model.catalog import Accelerator
 
 SOFTWARE_KEYS = ("layer_overhead_us", "iteration_overhead_ms", "gemm_half_tokens",
                  "attention_efficiency")
-OPTIONAL_KEYS = ("seq_overhead_us", "kv_efficiency")  # absent from older profile files
+# absent from older profile files: their values when absent
+OPTIONAL_KEYS = {"seq_overhead_us": 0.0, "kv_efficiency": 1.0, "moe_half_tokens": 0.0,
+                 "moe_half_width": 0.0, "moe_layer_overhead_us": 0.0, "expert_imbalance": 1.0, "a2a_efficiency": 1.0,
+                 "a2a_latency_us": 0.0, "a2a_overlap": 0.0, "dispatch_bytes": 2.0,
+                 "combine_bytes": 2.0}
 FAMILY_KEYS = ("flops_efficiency", "memory_efficiency", "allreduce_latency_us",
                "allreduce_gb_s")
 
@@ -32,6 +36,10 @@ class FamilyFit:
     memory_efficiency: float
     allreduce_latency_us: float
     allreduce_gb_s: float
+    # the share of `flops_efficiency` grouped routed-expert GEMMs reach (the MoE kernels of
+    # this family at this precision: routing, permutes and quantizing included); None: not
+    # fitted (the step model then takes 1, and a scenario must opt in to it)
+    moe_efficiency: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,23 @@ class Profile:
     # share of the memory efficiency that reading and writing the KV cache reaches (paged
     # attention gathers blocks; weights stream): 1 prices KV bytes like weight bytes
     kv_efficiency: float = 1.0
+    # mixture of experts (docs/modelling.md section 16): the tokens per expert, and the
+    # expert FFN width per GPU, at which a grouped expert GEMM reaches half its efficiency
+    # (each family's `moe_efficiency`): small experts multiply small matrices
+    moe_half_tokens: float = 0.0
+    moe_half_width: float = 0.0
+    # fixed time per MoE layer per iteration beside `layer_overhead_us`: the routing, permute
+    # and finalize kernels a dense layer does not run
+    moe_layer_overhead_us: float = 0.0
+    # expert parallelism: the busiest GPU's routed tokens over the mean (EPLB or not), the
+    # all-to-all's share of the scale-up link, its latency per dispatch or combine, the
+    # share of it hidden under computation, and bytes an element dispatched and combined
+    expert_imbalance: float = 1.0
+    a2a_efficiency: float = 1.0
+    a2a_latency_us: float = 0.0
+    a2a_overlap: float = 0.0
+    dispatch_bytes: float = 2.0
+    combine_bytes: float = 2.0
     families: dict[str, FamilyFit] = field(default_factory=dict)
     description: str = ""
     provenance: dict = field(default_factory=dict)
@@ -68,7 +93,8 @@ class Profile:
         return replace(self, **terms) if terms else self  # type: ignore[arg-type]
 
     def covers(self, hw: Accelerator) -> bool:
-        return hw.family in self.families
+        """Whether this profile has a fit for the accelerator's family (at some precision)."""
+        return any(k.split(":")[0] == hw.family for k in self.families)
 
 
 # The uncalibrated roofline: catalog efficiencies and links, no software overheads.
@@ -79,11 +105,12 @@ def from_dict(name: str, raw: dict) -> Profile:
     sw = raw.get("software", {})
     fams = raw.get("families", {})
     try:
-        families = {k: FamilyFit(**{key: float(v[key]) for key in FAMILY_KEYS})
+        families = {k: FamilyFit(**{key: float(v[key]) for key in FAMILY_KEYS},
+                                 moe_efficiency=_optional(v.get("moe_efficiency")))
                     for k, v in fams.items()}
         software = {key: float(sw[key]) for key in SOFTWARE_KEYS}
-        software["seq_overhead_us"] = float(sw.get("seq_overhead_us", 0.0))
-        software["kv_efficiency"] = float(sw.get("kv_efficiency", 1.0))
+        software.update({key: float(sw.get(key, absent)) for key, absent in
+                         OPTIONAL_KEYS.items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise SearchsimError(Problem(f"profile {name}", str(exc),
                                      "software and families tables with every parameter")
@@ -95,8 +122,18 @@ def from_dict(name: str, raw: dict) -> Profile:
 def to_dict(p: Profile) -> dict:
     return {"name": p.name, "description": p.description, "provenance": p.provenance,
             "software": {k: getattr(p, k) for k in (*SOFTWARE_KEYS, *OPTIONAL_KEYS)},
-            "families": {f: {k: getattr(fit, k) for k in FAMILY_KEYS}
-                         for f, fit in sorted(p.families.items())}}
+            "families": {f: _family_dict(fit) for f, fit in sorted(p.families.items())}}
+
+
+def _family_dict(fit: FamilyFit) -> dict:
+    out = {k: getattr(fit, k) for k in FAMILY_KEYS}
+    if fit.moe_efficiency is not None:
+        out["moe_efficiency"] = fit.moe_efficiency
+    return out
+
+
+def _optional(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def shipped() -> list[str]:

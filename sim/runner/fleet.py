@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sim.model import catalog, perf
+from sim.model import catalog
 from sim.scenario import capacity
 from sim.scenario.schema import Scenario
 from sim.serving.stages.continuous import Scheduling
@@ -19,11 +19,13 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
     out = []
     for g in s.llm.fleet:
         hw = catalog.accelerator(g.hardware)
-        kv = capacity.kv_tokens(s, model, hw, g.tp)
-        out.append(ReplicaGroup(perf.build(s.llm, model, hw, g.tp), g.tp, g.replicas, kv,
-                                hw.power, hw.peak_flops,
-                                scheduling=scheduling(s, model, g.tp, kv or 0),
-                                prefix=prefix_cache(s, model, g.tp)))
+        kv = capacity.kv_tokens(s, model, hw, g.tp, g.dp)
+        out.append(ReplicaGroup(capacity.step_of(s, model, g), g.chips_per_replica,
+                                g.replicas, kv, hw.power, hw.peak_flops,
+                                scheduling=scheduling(s, model, g.chips_per_replica, kv or 0,
+                                                      g.dp),
+                                prefix=prefix_cache(s, model, g.chips_per_replica),
+                                ranks=g.dp))
     if len(out) > 1 and s.llm.disaggregated is None:  # a disaggregated fleet's pools do
         prompt, output = mean_lengths(s)                  # not share requests: no speeds
         per_request = [capacity.seconds_per_request(s, model, g, prompt, output, r.step)
@@ -53,8 +55,9 @@ def kv_transfer(s: Scenario, model) -> KVTransfer | None:
                       d.kv_latency_s, model.layers, d.layerwise)
 
 
-def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:
-    """The engine's scheduling rules for a replica of `tp` chips holding `kv_tokens`."""
+def scheduling(s: Scenario, model, tp: int, kv_tokens: int, ranks: int = 1) -> Scheduling:
+    """The engine's scheduling rules for a replica of `tp` chips holding `kv_tokens`, in
+    `ranks` data-parallel ranks each with the engine's prompt budget."""
     e = s.llm.engine_spec
     watermark = int(e.get("watermark", 0.0) * (kv_tokens // e.block_size))
     swap_s = swap_tokens = None
@@ -62,7 +65,7 @@ def scheduling(s: Scenario, model, tp: int, kv_tokens: int) -> Scheduling:
         per_token = model.kv_bytes_per_token(s.llm.kv_bytes)
         swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * tp)
         swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * tp // per_token)
-    budget = e.get("max_num_batched_tokens") if e.policy == "prompt_first" else None
+    budget = e.get("max_num_batched_tokens") * ranks if e.policy == "prompt_first" else None
     return Scheduling(e.policy, budget, e.block_size, watermark, swap_s, swap_tokens or 0)
 
 

@@ -42,9 +42,18 @@ def with_values(base: profiles.Profile, params: list[Parameter], x) -> profiles.
 
 def _family(families: dict, where: str) -> profiles.FamilyFit:
     """A family's fit to start from: its own, else (for "family:precision") the family's,
-    else middling defaults."""
-    return families.get(where) or families.get(where.split(":")[0]) or \
-        profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
+    else the catalog's defaults for an accelerator of that family (its efficiencies and its
+    link), else middling defaults."""
+    found = families.get(where) or families.get(where.split(":")[0])
+    if found:
+        return found
+    from sim.model import catalog
+    hw = next((h for h in catalog.accelerators().values()
+               if h.family == where.split(":")[0]), None)
+    if hw is None:
+        return profiles.FamilyFit(0.69, 0.78, 10.0, 25.0)
+    return profiles.FamilyFit(hw.flops_efficiency, hw.memory_efficiency,
+                              hw.interconnect.latency_us, hw.interconnect.gb_s)
 
 
 def value_of(p: profiles.Profile, where: str, key: str) -> float:
@@ -58,7 +67,7 @@ def _start(base: profiles.Profile, params: list[Parameter]) -> np.ndarray:
             value = getattr(base, key)
         else:
             value = getattr(_family(base.families, where), key)
-        out.append(min(max(value, lo), hi))
+        out.append(min(max(1.0 if value is None else value, lo), hi))  # None: not fitted
     return np.array(out, dtype=float)
 
 

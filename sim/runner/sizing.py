@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from sim.analysis.fleetlabel import fleet_label
 from sim.errors import Problem, SearchsimError
-from sim.model import catalog, pricing
+from sim.model import catalog, perf, pricing
 from sim.runner.api import run
 from sim.runner.parallel import map_jobs, report
 from sim.scenario import loading
@@ -110,7 +110,7 @@ WEIGHTS_SHARE_OF_HBM = 0.9
 
 def smallest_tp(model: str, hardware: str, bytes_per_param: float) -> int:
     """The smallest power-of-two tensor-parallel degree whose memory holds the weights."""
-    need = catalog.model(model).weight_bytes(bytes_per_param)
+    need = perf.weights_held(catalog.model(model), bytes_per_param)
     have = catalog.accelerator(hardware).hbm_bytes
     return 2 ** math.ceil(math.log2(max(1.0, need / (WEIGHTS_SHARE_OF_HBM * have))))
 

@@ -7,13 +7,18 @@ from sim.model import catalog, perf
 from sim.scenario.schema import Group, Scenario
 
 
-def kv_tokens(s: Scenario, model, hardware, tp: int) -> int | None:
-    """KV-cache tokens a replica on `hardware` at `tp` holds (None: static batching, whose
-    batch the KV cache does not bound)."""
+def kv_tokens(s: Scenario, model, hardware, tp: int, dp: int = 1) -> int | None:
+    """KV-cache tokens a replica on `hardware` of `dp` ranks of `tp` chips holds (None:
+    static batching, whose batch the KV cache does not bound)."""
     if s.llm.batching != "continuous":
         return None
     return perf.kv_capacity(model, hardware, tp, s.llm.weight_bytes, s.llm.kv_memory_fraction,
-                            s.llm.engine_spec, s.llm.kv_bytes)
+                            s.llm.engine_spec, s.llm.kv_bytes, dp)
+
+
+def step_of(s: Scenario, model, g: Group) -> perf.StepModel:
+    """Group `g`'s step model."""
+    return perf.build(s.llm, model, catalog.accelerator(g.hardware), g.tp, g.dp, g.ep)
 
 
 def seconds_per_request(s: Scenario, model, g: Group, prompt: float, output: float,
@@ -44,6 +49,6 @@ def _parts(s: Scenario, model, g: Group, prompt: float, output: float,
            ) -> tuple[int, float, float]:
     """(batch, prefill and decode replica-seconds per request) of group `g`."""
     hw = catalog.accelerator(g.hardware)
-    step = step if step is not None else perf.build(s.llm, model, hw, g.tp)
-    return perf.full_batch_parts(step, s.llm.batch_size, kv_tokens(s, model, hw, g.tp),
-                                 prompt, output, reused)
+    step = step if step is not None else step_of(s, model, g)
+    return perf.full_batch_parts(step, s.llm.batch_size * g.dp,
+                                 kv_tokens(s, model, hw, g.tp, g.dp), prompt, output, reused)

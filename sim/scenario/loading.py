@@ -131,33 +131,72 @@ def _check_group(s: Scenario, g, where: str) -> None:
     elif g.hardware != s.llm.hardware:
         s.group_usd_per_chip_hour(g.hardware)  # refuses hardware with no price of the kind
     if model.is_moe and not s.llm.experimental_moe:
-        raise SearchsimError(Problem(
-            "llm.model", model.key, "a dense model: mixture-of-experts step times are not "
-            "validated (against TensorRT-LLM's gpt-oss rows they are 1.2-5x too fast: expert "
-            "GEMMs at few tokens per expert and expert parallelism are not modelled); set "
-            "llm.experimental_moe = true to run one anyway"))
+        _check_moe_fitted(s, model, hw, g)
     if model.heads % g.tp or (model.kv_heads % g.tp and g.tp % model.kv_heads):
         raise SearchsimError(Problem(
             f"{where}.tp", g.tp, f"a tensor-parallel degree that divides {model.key}'s "
             f"{model.heads} attention heads (and its {model.kv_heads} KV heads, or is a "
             "multiple of them)"))
-    weights = model.weight_bytes(s.llm.weight_bytes)
-    hbm = hw.hbm_bytes * g.tp
+    _check_parallel(model, g, where)
+    weights = perf.weights_held(model, s.llm.weight_bytes, g.dp)
+    chips = g.chips_per_replica
+    hbm = hw.hbm_bytes * chips
     if weights > hbm:
         raise SearchsimError(Problem(
             f"{where}.tp", g.tp,
             f"enough {hw.key} to hold {model.key}'s {weights / 1e9:.0f} GB of weights "
-            f"({g.tp} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
+            f"({chips} x {hw.hbm_gb:g} GB = {hbm / 1e9:.0f} GB, "
             f"{(weights - hbm) / 1e9:.0f} GB short)"))
     kv_free = perf.kv_bytes_free(model, hw, g.tp, s.llm.weight_bytes,
                                  s.llm.kv_memory_fraction,
                                  s.llm.engine_spec.get("gpu_memory_utilization", 0.9),
-                                 s.llm.engine_spec.get("reserve_gb", 0.0))
+                                 s.llm.engine_spec.get("reserve_gb", 0.0), g.dp)
     if s.llm.batching == "continuous" and kv_free < model.kv_bytes_per_token(s.llm.kv_bytes):
         raise SearchsimError(Problem(
             f"{where}.tp", g.tp, f"room for a KV cache beside the weights (continuous "
             f"batching needs {model.kv_bytes_per_token(s.llm.kv_bytes) / 1e6:.2f} MB per token; "
             f"{max(kv_free, 0) / 1e6:.2f} MB is left)"))
+
+
+def _check_moe_fitted(s: Scenario, model, hw, g) -> None:
+    """A mixture of experts runs on a profile whose grouped-expert efficiency was fitted for
+    the hardware's family at the precision its experts run (docs/accuracy.md), unless the
+    scenario opts in to uncalibrated expert terms."""
+    if s.llm.step_model != "roofline":
+        return  # the article's framework: 2N active FLOPs at a fixed MFU, no expert terms
+    step = perf.make("roofline", model, hw, g.tp, profile=s.llm.engine_spec.step_profile(
+        s.llm.profile), precision=s.llm.precision)
+    assert isinstance(step, perf.RooflineStep)
+    if step.expert_fit.moe_efficiency is None:
+        key = f"{hw.family}:{step.expert_gemm_precision}"
+        raise SearchsimError(Problem(
+            "llm.model", model.key, f"a dense model, or an engine profile with mixture-of-"
+            f"experts terms fitted for {key} (profile {step.profile.name} has none; "
+            "engine trtllm has them for Hopper and Blackwell); set llm.experimental_moe = "
+            "true to run on uncalibrated expert terms"))
+
+
+def _check_parallel(model, g, where: str) -> None:
+    """Attention data parallelism and expert parallelism are for a mixture of experts, its
+    expert groups dividing both its chips and its experts, within one scale-up domain (an
+    all-to-all across nodes is not modelled)."""
+    if (g.dp > 1 or g.ep > 1) and not model.is_moe:
+        name = "dp" if g.dp > 1 else "ep"
+        raise SearchsimError(Problem(
+            f"{where}.{name}", getattr(g, name), f"1 for a dense model ({model.key}): "
+            "attention data parallelism and expert parallelism serve a mixture of experts; "
+            "a dense model scales out with replicas"))
+    chips = g.tp * g.dp
+    if g.ep > 1 and (chips % g.ep or (model.experts or 0) % g.ep):
+        raise SearchsimError(Problem(
+            f"{where}.ep", g.ep, f"a divisor of the replica's {chips} chips (tp x dp) and of "
+            f"{model.key}'s {model.experts} experts"))
+    domain = catalog.accelerator(g.hardware).interconnect.domain
+    if g.ep > 1 and chips > domain:
+        raise SearchsimError(Problem(
+            f"{where}.dp", g.dp, f"a replica within one scale-up domain ({domain} x "
+            f"{g.hardware}; tp x dp = {chips}): expert parallelism across nodes is not "
+            "modelled"))
 
 
 def parse_value(raw: str):

@@ -229,15 +229,23 @@ _LEGACY_DEFAULTS = {"max_wait_s": 0.0, "max_batch": 8}
 
 
 class Group(_Section):
-    """A group of identical replicas: `replicas` of the model on `tp` accelerators each."""
+    """A group of identical replicas: `replicas` of the model, each on `dp` data-parallel
+    attention ranks of `tp` accelerators, its routed experts (a mixture of experts) split
+    over `ep` expert-parallel groups (DEP 8: tp 1, dp 8, ep 8)."""
 
     hardware: str
     tp: int = Field(ge=1)
     replicas: int = Field(ge=1)
+    dp: int = Field(1, ge=1)
+    ep: int = Field(1, ge=1)
+
+    @property
+    def chips_per_replica(self) -> int:
+        return self.tp * self.dp
 
     @property
     def chips(self) -> int:
-        return self.tp * self.replicas
+        return self.chips_per_replica * self.replicas
 
 
 class Disaggregated(_Section):
@@ -273,8 +281,13 @@ class PrefixCaching(_Section):
 class LLM(_Section):
     model: str = "gpt3_175b"
     hardware: str = "a100_40gb"
-    tp: int = Field(16, ge=1)  # accelerators per replica (tensor/model-parallel degree)
+    tp: int = Field(16, ge=1)  # accelerators per rank (tensor/model-parallel degree)
     replicas: int = Field(1, ge=1)
+    # a mixture of experts served wide: `dp` attention data-parallel ranks of `tp` chips in
+    # one replica (each rank its own sequences and KV cache), the routed experts split over
+    # `ep` expert-parallel groups (DEP 8: tp 1, dp 8, ep 8; docs/modelling.md section 16)
+    dp: int = Field(1, ge=1)
+    ep: int = Field(1, ge=1)
     router: Literal["round_robin", "least_outstanding", "prefix_affinity"] = \
         "least_outstanding"
     # the serving engine (`searchsim engines`): scheduler, KV-cache management and step-time
@@ -359,6 +372,8 @@ class LLM(_Section):
         object.__setattr__(self, "hardware", d.prefill.hardware)
         object.__setattr__(self, "tp", d.prefill.tp)
         object.__setattr__(self, "replicas", d.prefill.replicas)
+        object.__setattr__(self, "dp", d.prefill.dp)
+        object.__setattr__(self, "ep", d.prefill.ep)
         object.__setattr__(self, "groups", (d.decode,))
         return self
 
@@ -394,11 +409,16 @@ class LLM(_Section):
     @property
     def fleet(self) -> tuple[Group, ...]:
         """Every replica group, the first being (hardware, tp, replicas)."""
-        return (Group(hardware=self.hardware, tp=self.tp, replicas=self.replicas), *self.groups)
+        return (Group(hardware=self.hardware, tp=self.tp, replicas=self.replicas, dp=self.dp,
+                      ep=self.ep), *self.groups)
 
     @property
     def chips(self) -> int:
         return sum(g.chips for g in self.fleet)
+
+    @property
+    def chips_per_replica(self) -> int:
+        return self.tp * self.dp
 
     @property
     def replica_count(self) -> int:

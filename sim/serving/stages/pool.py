@@ -30,10 +30,12 @@ def _replica_class(batching: str):
 @dataclass(frozen=True)
 class ReplicaGroup:
     """Identical replicas of a pool: their step model, chips each, KV tokens each (continuous
-    batching), power by state, peak FLOP/s per chip, and relative speed."""
+    batching), power by state, peak FLOP/s per chip, relative speed, and data-parallel ranks
+    (each admits the engine's batch and token budget: a replica of `ranks` admits that
+    many times them)."""
 
     step: StepModel
-    tp: int
+    chips: int
     count: int
     kv_capacity_tokens: int | None = None
     power: Power | None = None
@@ -43,6 +45,7 @@ class ReplicaGroup:
     # a prefix cache: (share of the KV memory, tokens per block, host-memory blocks,
     # seconds to copy a block back from host memory)
     prefix: tuple[float, int, int, float] | None = None
+    ranks: int = 1
 
 
 IN_TRANSIT = -2  # a request's replica while its KV moves between pools
@@ -82,17 +85,20 @@ class LLMPool:
         caching = getattr(cfg, "prefix_cache", None)
         self.router = PrefixAffinity(caching.affinity_slack) if caching is not None and \
             cfg.router == "prefix_affinity" else ROUTERS[cfg.router]()
-        groups = groups or [ReplicaGroup(step, cfg.tp, cfg.replicas, kv_capacity_tokens, power)]
-        self.chips = sum(g.tp * g.count for g in groups)
+        groups = groups or [ReplicaGroup(step, cfg.chips_per_replica, cfg.replicas,
+                                         kv_capacity_tokens, power, ranks=cfg.dp)]
+        self.chips = sum(g.chips * g.count for g in groups)
         cls = _replica_class(cfg.batching)
         self.replicas: list = []
         for n, g in enumerate(groups):
             # a disaggregated fleet's decode pool prefills nothing: no prefix cache there
             prefix = None if kv_transfer is not None and n > 0 else g.prefix
             extra = {"max_wait": cfg.max_wait_s} if cfg.batching == "static" else {
-                "kv_capacity_tokens": g.kv_capacity_tokens, "chunk_tokens": cfg.chunk_tokens,
+                "kv_capacity_tokens": g.kv_capacity_tokens,
+                "chunk_tokens": cfg.chunk_tokens and cfg.chunk_tokens * g.ranks,
                 "scheduling": g.scheduling, "prefix": prefix}
-            self.replicas += [cls(env, len(self.replicas) + i, g.step, g.tp, cfg.max_batch,
+            self.replicas += [cls(env, len(self.replicas) + i, g.step, g.chips,
+                                  cfg.max_batch * g.ranks,
                                   self.levels, records.request_finished, g.power,
                                   g.peak_flops, g.speed, **extra) for i in range(g.count)]
         self.stages = [self.replicas]  # where a request that needs prefill goes, then after
@@ -102,7 +108,7 @@ class LLMPool:
             self._disaggregate(groups[0].count, cfg)
         for r in self.replicas:
             env.process(r.loop())
-        idle = sum(g.tp * g.count * g.power.idle_w for g in groups if g.power is not None)
+        idle = sum(g.chips * g.count * g.power.idle_w for g in groups if g.power is not None)
         if idle:  # every chip idles until its replica's first iteration
             self.levels.power_w.add(0.0, idle)
         self.levels.up.add(0.0, len(self.replicas))
