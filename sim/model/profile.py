@@ -23,9 +23,9 @@ SOFTWARE_KEYS = ("layer_overhead_us", "iteration_overhead_ms", "gemm_half_tokens
                  "attention_efficiency")
 # absent from older profile files: their values when absent
 OPTIONAL_KEYS = {"seq_overhead_us": 0.0, "kv_efficiency": 1.0, "moe_half_tokens": 0.0,
-                 "moe_half_width": 0.0, "moe_layer_overhead_us": 0.0, "expert_imbalance": 1.0, "a2a_efficiency": 1.0,
-                 "a2a_latency_us": 0.0, "a2a_overlap": 0.0, "dispatch_bytes": 2.0,
-                 "combine_bytes": 2.0}
+                 "moe_half_width": 0.0, "moe_layer_overhead_us": 0.0, "expert_imbalance": 1.0,
+                 "a2a_efficiency": 1.0, "a2a_latency_us": 0.0, "a2a_overlap": 0.0,
+                 "dispatch_bytes": 2.0, "combine_bytes": 2.0}
 FAMILY_KEYS = ("flops_efficiency", "memory_efficiency", "allreduce_latency_us",
                "allreduce_gb_s")
 
