@@ -173,3 +173,29 @@ def test_each_attention_rank_admits_the_engines_batch():
         "architecture": {"kind": "chatgpt_equivalent", "samples": 1},
         "economics": {"price": 2.0}})
     assert run(s, tables="discard").summary["max_batch_seen"] == 8
+
+
+def test_step_command_prices_dep_and_names_the_bound():
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    runner = CliRunner()
+    args = ["step", "--model", "deepseek_v3", "--hardware", "h200", "--precision", "fp8",
+            "--engine", "trtllm", "--batch", "64,2048", "--context", "1500"]
+    dep = runner.invoke(app, [*args, "--dp", "8", "--ep", "8", "--json"])
+    assert dep.exit_code == 0, dep.output
+    small, big = json.loads(dep.output)
+    assert (small["dp"], small["ep"]) == (8, 8)
+    terms = big["decode_terms_s"]
+    assert terms["all-to-all"] > 0 and terms["all-reduce"] == 0
+    assert big["decode_bound"] == max(terms, key=lambda k: terms[k])
+    text = runner.invoke(app, [*args, "--dp", "8", "--ep", "8"]).output
+    assert "DEP 8 x h200" in text and "all-to-all" in text
+    tp8 = json.loads(runner.invoke(app, [*args, "--tp", "8", "--json"]).output)[1]
+    assert tp8["decode_terms_s"]["all-to-all"] == 0 and tp8["decode_terms_s"]["all-reduce"] > 0
+    bad = runner.invoke(app, [*args, "--dp", "8", "--ep", "3"])
+    assert bad.exit_code == 2 and "--ep" in bad.output
+    dense = runner.invoke(app, ["step", "--model", "llama31_70b", "--dp", "2"])
+    assert dense.exit_code == 2 and "--dp" in dense.output
