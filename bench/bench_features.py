@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from common import ROOT, report, timed
-
-from sim.runner.api import run
-from sim.scenario import loading
+from common import run_variants
 
 FEATURES = {
     "off": [],
@@ -24,14 +21,7 @@ FEATURES = {
 
 
 def main(seconds: str = "600") -> None:
-    for name, extra in FEATURES.items():
-        s = loading.load(ROOT / "scenarios" / "two_stage_2026_passages.toml",
-                         [f"run.duration_s={seconds}", "run.warmup_s=60", "llm.replicas=36",
-                          *extra])
-        res, wall = timed(lambda s=s: run(s, tables="discard"))
-        report(f"two_stage_2026_passages, {name} ({seconds} s)",
-               res.summary["llm_requests_submitted"], wall,
-               f"(p99 {res.summary['latency_p99_s']:.2f} s)")
+    run_variants("two_stage_2026_passages", FEATURES, seconds, ("llm.replicas=36",))
 
 
 if __name__ == "__main__":

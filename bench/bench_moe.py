@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from common import ROOT, report, timed
-
-from sim.runner.api import run
-from sim.scenario import loading
+from common import run_variants
 
 LAYOUTS = {
     "TP 1, 2 replicas": ["llm.replicas=2"],
@@ -21,13 +18,7 @@ LAYOUTS = {
 
 
 def main(seconds: str = "600") -> None:
-    for name, extra in LAYOUTS.items():
-        s = loading.load(ROOT / "scenarios" / "two_stage_2026_moe.toml",
-                         [f"run.duration_s={seconds}", "run.warmup_s=60", *extra])
-        res, wall = timed(lambda s=s: run(s, tables="discard"))
-        report(f"two_stage_2026_moe, {name} ({seconds} s)",
-               res.summary["llm_requests_submitted"], wall,
-               f"(p99 {res.summary['latency_p99_s']:.2f} s)")
+    run_variants("two_stage_2026_moe", LAYOUTS, seconds)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,17 @@ def report(name: str, requests: int, wall_s: float, extra: str = "") -> None:
     print(f"{name}: {requests:,} LLM requests in {wall_s:.2f} s wall = "
           f"{requests / wall_s:,.0f} requests/wall-s; peak RSS {peak_rss_mb():.0f} MB {extra}",
           flush=True)
+
+
+def run_variants(scenario: str, variants: dict[str, list[str]], seconds: str,
+                 base: tuple[str, ...] = ()) -> None:
+    """Each variant of a bundled scenario (its overrides after `base`) run for `seconds`
+    simulated seconds, reported with its p99."""
+    from sim.runner.api import run
+    from sim.scenario import loading
+    for name, extra in variants.items():
+        s = loading.load(ROOT / "scenarios" / f"{scenario}.toml",
+                         [f"run.duration_s={seconds}", "run.warmup_s=60", *base, *extra])
+        res, wall = timed(lambda s=s: run(s, tables="discard"))
+        report(f"{scenario}, {name} ({seconds} s)", res.summary["llm_requests_submitted"],
+               wall, f"(p99 {res.summary['latency_p99_s']:.2f} s)")
