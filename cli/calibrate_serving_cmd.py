@@ -116,7 +116,7 @@ def calibrate_serving_command(
         data = servingruns.shipped() if runs == "shipped" else \
             servingruns.load_folder(Path(runs))
         fitted, res = servingfit.fit(data, start, params)
-        used = [r.name for r in data if r.not_modelled is None]
+        used = [r.name for r in servingfit.fittable(data)]
         per = 3
     command = (f"searchsim calibrate-serving {runs} --base {base}"
                + (f" --throughput --engine {engine}" if throughput else ""))

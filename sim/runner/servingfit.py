@@ -89,12 +89,20 @@ def residuals(runs: list[ServingRun], profile_path: str) -> list[float]:
     return out
 
 
+def fittable(runs: list[ServingRun]) -> list[ServingRun]:
+    """The runs a profile's dense terms are fitted on: modelled, and not a mixture of
+    experts (whose expert terms these runs do not identify: one run, one layout)."""
+    from sim.model import catalog
+    return [r for r in runs if r.not_modelled is None and r.model is not None
+            and not catalog.model(r.model).is_moe]
+
+
 def fit(runs: list[ServingRun], base: profiles.Profile, params: list[Parameter],
         max_evaluations: int = 300, measure=None) -> tuple[profiles.Profile, np.ndarray]:
     """The profile whose replays best match the measurements, and its residuals: by default
     `runs`' mean TTFT, TPOT and latency; `measure(profile_path)` gives other log ratios
     (saturated throughputs, `userdata.throughput_residuals`)."""
-    runs = [r for r in runs if r.not_modelled is None]
+    runs = fittable(runs)
     measure = measure or (lambda path: residuals(runs, path))
     lo = np.array([p[2] for p in params])
     hi = np.array([p[3] for p in params])
