@@ -39,18 +39,6 @@ MOE_FIT = (THROUGHPUT_FIT + ",hopper.moe_efficiency=0.05:1,hopper:fp8.moe_effici
            "blackwell_rtx:fp4.moe_efficiency=0.05:1,software.moe_half_tokens=0:4000,"
            "software.expert_imbalance=1:2,software.seq_overhead_us=0:50,"
            "software.moe_layer_overhead_us=0:500")
-# how the engines that use DeepEP-like kernels dispatch and combine (FP8 out, BF16 back)
-A2A_BYTES = {"dispatch_bytes": 1.0, "combine_bytes": 2.0, "a2a_overlap": 0.0}
-
-
-def _with_all_to_all(p):
-    """`p` with the all-to-all terms fitted to DeepEP's kernels."""
-    from sim.model import alltoall
-    f = alltoall.fit(alltoall.read())
-    return p.with_terms({"a2a_latency_us": f.latency_us, "a2a_efficiency": f.link_efficiency,
-                         **A2A_BYTES})
-
-
 def _parameters(text: str):
     from sim.errors import Problem, SearchsimError
     out = []
@@ -101,8 +89,9 @@ def calibrate_serving_command(
     default = (MOE_FIT if moe else THROUGHPUT_FIT) if throughput else DEFAULT_FIT
     params = _parameters(fit or default)
     start = dataclasses.replace(profiles.load(base), name=name)
-    if moe:
-        start = _with_all_to_all(start)
+    if moe:  # the all-to-all from DeepEP's kernels, not fitted here
+        from sim.model import alltoall
+        start = start.with_terms(alltoall.profile_terms())
     if throughput:
         from sim.runner import userdata
         path = userdata.shipped_throughput() if runs == "shipped" else Path(runs)

@@ -43,7 +43,8 @@ def validate_command(
     from sim.runner import userdata
     rep["throughput"] = userdata.throughput(userdata.shipped_throughput(), "trtllm",
                                             profile=profile)
-    rep["all_to_all"] = _all_to_all()
+    from sim.model import alltoall
+    rep["all_to_all"] = alltoall.summary()
     if as_json:
         print_json(rep)
         return
@@ -77,18 +78,6 @@ def validate_command(
                             [[r["engine"], r["profile"], r["group"], str(r["n"]),
                               f"{r['mape']:.1%}", f"{r['worst']:.1%}"]
                              for r in rep["engines"]]))
-
-
-def _all_to_all() -> dict:
-    """The all-to-all fit the step model's expert-parallel terms come from."""
-    import dataclasses
-
-    from sim.model import alltoall
-    kernels = alltoall.read()
-    fit = alltoall.fit(kernels)
-    errors = alltoall.errors(fit, kernels)
-    return {**dataclasses.asdict(fit), "rows": len(kernels),
-            "mape": sum(abs(e) for e in errors) / len(errors), "worst": max(errors, key=abs)}
 
 
 def _options(items: list[str]) -> dict:

@@ -163,7 +163,7 @@ MUTANTS = [
     ("DEP read as tensor parallel", "sim/runner/userdata.py",
      "        return (1, n, n) if m.group(3) is None else None",
      "        return (n, 1, 1) if m.group(3) is None else None"),
-    ("a DEP replica billed for one rank's chips", "sim/scenario/schema.py",
+    ("a DEP replica billed for one rank's chips", "sim/scenario/llm.py",
      "        return self.tp * self.dp\n\n    @property\n    def chips(self) -> int:\n"
      "        return self.chips_per_replica * self.replicas",
      "        return self.tp\n\n    @property\n    def chips(self) -> int:\n"

@@ -50,6 +50,11 @@ class ServingRun:
     def requests(self) -> int:
         return len(self.prompt)
 
+    @property
+    def moe(self) -> bool:
+        """Whether the run's model (in the catalog) is a mixture of experts."""
+        return self.model is not None and catalog.model(self.model).is_moe
+
 
 def is_run(folder: Path) -> bool:
     return (folder / "requests.jsonl").is_file()

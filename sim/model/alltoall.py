@@ -86,3 +86,24 @@ def fit(kernels: list[Kernel]) -> AllToAllFit:
 def errors(f: AllToAllFit, kernels: list[Kernel]) -> list[float]:
     """(predicted - measured) / measured of each row."""
     return [f.seconds(k) / (k.latency_us * 1e-6) - 1 for k in kernels]
+
+
+# how engines using DeepEP-like kernels dispatch and combine: FP8 out, BF16 back, not
+# overlapped with computation (TensorRT-LLM's default)
+A2A_BYTES = {"dispatch_bytes": 1.0, "combine_bytes": 2.0, "a2a_overlap": 0.0}
+
+
+def profile_terms() -> dict[str, float]:
+    """A step profile's all-to-all terms, from the fit to the shipped DeepEP rows."""
+    f = fit(read())
+    return {"a2a_latency_us": f.latency_us, "a2a_efficiency": f.link_efficiency, **A2A_BYTES}
+
+
+def summary() -> dict:
+    """The fit to the shipped rows and how well it matches them (`searchsim validate`)."""
+    kernels = read()
+    f = fit(kernels)
+    errs = errors(f, kernels)
+    return {"latency_us": f.latency_us, "link_efficiency": f.link_efficiency,
+            "network_gb_s": f.network_gb_s, "rows": len(kernels),
+            "mape": sum(abs(e) for e in errs) / len(errs), "worst": max(errs, key=abs)}

@@ -191,10 +191,11 @@ class Model(_Frozen):
         attention, dense layers and shared experts of a mixture of experts."""
         return self.params - (self.experts or 0) * self.expert_params
 
-    def experts_touched(self, tokens: int) -> float:
-        """Routed experts a layer reads for `tokens` tokens each routed to k of E experts
-        (uniformly): E (1 - (1 - k/E)^tokens). At 64 tokens, 126 of 128 experts for top-8:
-        a decode batch reads nearly every expert, not the active share."""
+    def experts_touched(self, tokens):
+        """Routed experts a layer reads for `tokens` tokens (a number or a numpy array),
+        each routed to k of E experts (uniformly): E (1 - (1 - k/E)^tokens). At 64 tokens,
+        126 of 128 experts for top-8: a decode batch reads nearly every expert, not the
+        active share."""
         if self.experts is None or self.experts_per_token is None:
             raise ValueError(f"{self.key} is not a mixture-of-experts model")
         e, k = self.experts, self.experts_per_token

@@ -162,7 +162,7 @@ class RooflineStep:
     @cached_property
     def _s_weights(self) -> float:
         """Reading the weights every iteration reads (a mixture of experts: all but its
-        routed experts, whose reads depend on the tokens: `_expert_memory`)."""
+        routed experts, whose reads depend on the tokens: `_s_per_expert`)."""
         return self.model.resident_params() * self.bytes_per_param / self._byte_rate
 
     @cached_property
@@ -175,13 +175,6 @@ class RooflineStep:
         holds 1 / (tp dp) of the experts' weights, whole (EP) or sliced (TP)."""
         per_param = self.expert_bytes_per_param or self.bytes_per_param
         return self.model.expert_params * per_param / (self._byte_rate * self.dp)
-
-    def _touched(self, tokens):
-        """Routed experts `tokens` tokens touch (scalars or arrays): nearly all of them at a
-        decode batch's size (Model.experts_touched)."""
-        m = self.model
-        e, k = m.experts or 1, m.experts_per_token or 0
-        return e * (1.0 - (1.0 - k / e) ** tokens)
 
     @cached_property
     def expert_fit(self) -> FamilyFit:
@@ -260,7 +253,7 @@ class RooflineStep:
         compute = (self._s_per_token * tokens + self._s_per_pair * pairs) / self.dp
         memory = self._s_weights + self._s_per_kv_token * kv_tokens / self.dp
         if self._moe:
-            touched = self._touched(tokens)
+            touched = self.model.experts_touched(tokens)
             compute = compute + self._expert_compute(tokens, touched)
             memory = memory + touched * self._s_per_expert
         return compute, memory

@@ -35,14 +35,14 @@ def replica_groups(s: Scenario, model) -> list[ReplicaGroup]:
     return out
 
 
-def prefix_cache(s: Scenario, model, tp: int) -> tuple[float, int, int, float] | None:
+def prefix_cache(s: Scenario, model, chips: int) -> tuple[float, int, int, float] | None:
     """A replica's prefix cache: (share of its KV memory, tokens per block, blocks its host
-    memory keeps, seconds to copy one back over the host link of its tp chips)."""
+    memory keeps, seconds to copy one back over the host link of its chips)."""
     c = s.llm.prefix_cache
     if c is None:
         return None
     block = s.llm.prefix_block_tokens
-    per_block = block * model.kv_bytes_per_token(s.llm.kv_bytes) / (c.host_gb_s * 1e9 * tp)
+    per_block = block * model.kv_bytes_per_token(s.llm.kv_bytes) / (c.host_gb_s * 1e9 * chips)
     return c.memory_fraction, block, c.host_tokens // block, per_block
 
 
@@ -55,16 +55,16 @@ def kv_transfer(s: Scenario, model) -> KVTransfer | None:
                       d.kv_latency_s, model.layers, d.layerwise)
 
 
-def scheduling(s: Scenario, model, tp: int, kv_tokens: int, ranks: int = 1) -> Scheduling:
-    """The engine's scheduling rules for a replica of `tp` chips holding `kv_tokens`, in
+def scheduling(s: Scenario, model, chips: int, kv_tokens: int, ranks: int = 1) -> Scheduling:
+    """The engine's scheduling rules for a replica of `chips` chips holding `kv_tokens`, in
     `ranks` data-parallel ranks each with the engine's prompt budget."""
     e = s.llm.engine_spec
     watermark = int(e.get("watermark", 0.0) * (kv_tokens // e.block_size))
     swap_s = swap_tokens = None
     if e.get("preemption") == "swap":
         per_token = model.kv_bytes_per_token(s.llm.kv_bytes)
-        swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * tp)
-        swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * tp // per_token)
+        swap_s = per_token / (e.get("swap_gb_s", 12.0) * 1e9 * chips)
+        swap_tokens = int(e.get("swap_space_gb", 4.0) * 1e9 * chips // per_token)
     budget = e.get("max_num_batched_tokens") * ranks if e.policy == "prompt_first" else None
     return Scheduling(e.policy, budget, e.block_size, watermark, swap_s, swap_tokens or 0)
 

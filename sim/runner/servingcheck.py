@@ -26,7 +26,6 @@ import numpy as np
 from scipy import stats
 
 from sim.io.servingruns import ServingRun
-from sim.model import catalog
 from sim.runner.api import run as run_scenario
 from sim.scenario import loading
 
@@ -149,7 +148,7 @@ def check(r: ServingRun, engine: str | None = None, options: dict | None = None,
     """One run: its deployment, each metric compared, and saturation real and simulated."""
     head = {"run": r.name, "source": r.source, "model": r.model, "hardware": r.hardware,
             "tp": r.tp, "dp": r.dp, "ranks": r.ranks, "ep": r.ep, "requests": r.requests,
-            "moe": bool(r.model and catalog.model(r.model).is_moe)}
+            "moe": r.moe}
     if r.not_modelled:
         return {**head, "engine": engine or r.engine, "status": "not modelled",
                 "why": r.not_modelled}

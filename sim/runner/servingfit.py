@@ -92,9 +92,7 @@ def residuals(runs: list[ServingRun], profile_path: str) -> list[float]:
 def fittable(runs: list[ServingRun]) -> list[ServingRun]:
     """The runs a profile's dense terms are fitted on: modelled, and not a mixture of
     experts (whose expert terms these runs do not identify: one run, one layout)."""
-    from sim.model import catalog
-    return [r for r in runs if r.not_modelled is None and r.model is not None
-            and not catalog.model(r.model).is_moe]
+    return [r for r in runs if r.not_modelled is None and not r.moe]
 
 
 def fit(runs: list[ServingRun], base: profiles.Profile, params: list[Parameter],
